@@ -1,0 +1,295 @@
+import re
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from mfg_integration.errors import InvalidSecret
+from mfg_integration.webhooks import decode_webhook_secret, generate_webhook_secret
+
+from ..secret_config import get_secret_box
+
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class MfgIntegrationEndpoint(models.Model):
+    """An inbound webhook route or an outbound target of an external system.
+
+    Secrets (the Standard Webhooks signing secret and the outbound credential) are
+    write-only: they are encrypted with the server's keys when saved and never shown
+    again. Replacing a signing secret keeps the previous one valid for the rotation
+    window, so senders and receivers can switch without losing a message.
+    """
+
+    _name = "mfg.integration.endpoint"
+    _description = "Integration Endpoint"
+    _inherit = ["mail.thread"]
+    _order = "system_id, direction, code"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, tracking=True)
+    code = fields.Char(
+        required=True,
+        tracking=True,
+        help="Identifier of the endpoint. For an inbound endpoint it is the route "
+        "name: /api/mfg/v1/webhooks/<code>.",
+    )
+    system_id = fields.Many2one(
+        "mfg.integration.system",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        check_company=True,
+        tracking=True,
+    )
+    company_id = fields.Many2one(
+        related="system_id.company_id", store=True, index=True, precompute=True
+    )
+    direction = fields.Selection(
+        [("inbound", "Inbound"), ("outbound", "Outbound")],
+        required=True,
+        default="outbound",
+        tracking=True,
+    )
+    active = fields.Boolean(default=True, tracking=True)
+    url = fields.Char(
+        string="URL",
+        tracking=True,
+        help="Target URL of an outbound endpoint (https recommended). Credentials "
+        "never go in the URL: use the authentication fields.",
+    )
+    auth_kind = fields.Selection(
+        [
+            ("none", "None (signature only)"),
+            ("bearer", "Bearer token"),
+            ("basic", "Basic (user:password)"),
+            ("header", "Custom header"),
+        ],
+        string="Authentication",
+        required=True,
+        default="none",
+        tracking=True,
+    )
+    auth_header_name = fields.Char(
+        string="Header Name", help="Name of the header carrying the credential."
+    )
+    timeout = fields.Integer(
+        string="Timeout (s)",
+        default=15,
+        help="Seconds to wait for the receiver's answer.",
+    )
+    note = fields.Text()
+
+    # Write-only secrets: the clear value exists only while it is being saved.
+    signing_secret = fields.Char(
+        compute="_compute_write_only_secrets",
+        inverse="_inverse_signing_secret",
+        copy=False,
+        exportable=False,
+        help="Standard Webhooks secret (whsec_…). Write-only: encrypted when saved, "
+        "never shown again.",
+    )
+    credential = fields.Char(
+        compute="_compute_write_only_secrets",
+        inverse="_inverse_credential",
+        copy=False,
+        exportable=False,
+        help="Outbound credential (token, user:password or header value). Write-only: "
+        "encrypted when saved, never shown again.",
+    )
+    signing_secret_encrypted = fields.Char(
+        copy=False, exportable=False, readonly=True, groups="base.group_system"
+    )
+    previous_signing_secret_encrypted = fields.Char(
+        copy=False, exportable=False, readonly=True, groups="base.group_system"
+    )
+    credential_encrypted = fields.Char(
+        copy=False, exportable=False, readonly=True, groups="base.group_system"
+    )
+    has_signing_secret = fields.Boolean(
+        compute="_compute_secret_flags", string="Signing Secret Set"
+    )
+    has_previous_signing_secret = fields.Boolean(compute="_compute_secret_flags")
+    has_credential = fields.Boolean(
+        compute="_compute_secret_flags", string="Credential Set"
+    )
+    previous_secret_expires_at = fields.Datetime(
+        string="Previous Secret Valid Until", readonly=True, copy=False
+    )
+    secret_rotation_hours = fields.Integer(
+        string="Rotation Window (h)",
+        default=24,
+        help="When the signing secret is replaced, the previous one stays valid for "
+        "this many hours (0: replaced at once).",
+    )
+
+    _code_system_uniq = models.Constraint(
+        "unique(system_id, code)", "This system already has an endpoint with this code."
+    )
+    _inbound_code_uniq = models.UniqueIndex(
+        "(code) WHERE direction = 'inbound'",
+        "Another inbound endpoint already uses this route code.",
+    )
+    _timeout_range = models.Constraint(
+        "CHECK(timeout BETWEEN 1 AND 300)", "The timeout must be 1 to 300 seconds."
+    )
+    _rotation_positive = models.Constraint(
+        "CHECK(secret_rotation_hours >= 0)", "The rotation window cannot be negative."
+    )
+
+    def _compute_write_only_secrets(self):
+        self.signing_secret = False
+        self.credential = False
+
+    def _compute_secret_flags(self):
+        now = fields.Datetime.now()
+        for endpoint, sudo in zip(self, self.sudo(), strict=True):
+            endpoint.has_signing_secret = bool(sudo.signing_secret_encrypted)
+            endpoint.has_credential = bool(sudo.credential_encrypted)
+            endpoint.has_previous_signing_secret = bool(
+                sudo.previous_signing_secret_encrypted
+                and sudo.previous_secret_expires_at
+                and sudo.previous_secret_expires_at > now
+            )
+
+    @api.constrains("code")
+    def _check_code(self):
+        for endpoint in self:
+            if not CODE_RE.match(endpoint.code or ""):
+                raise ValidationError(
+                    self.env._(
+                        "The endpoint code '%(code)s' is invalid: use lower-case "
+                        "letters, digits, '-' and '_'.",
+                        code=endpoint.code,
+                    )
+                )
+
+    @api.constrains("direction", "url", "auth_kind", "auth_header_name")
+    def _check_outbound_target(self):
+        for endpoint in self.filtered(lambda e: e.direction == "outbound"):
+            parts = urlsplit(endpoint.url or "")
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValidationError(
+                    self.env._(
+                        "Outbound endpoint '%(name)s' needs an http(s) URL.",
+                        name=endpoint.name,
+                    )
+                )
+            if parts.username or parts.password:
+                raise ValidationError(
+                    self.env._(
+                        "The URL of '%(name)s' contains credentials: put them in the "
+                        "encrypted credential field instead.",
+                        name=endpoint.name,
+                    )
+                )
+            if endpoint.auth_kind == "header" and not endpoint.auth_header_name:
+                raise ValidationError(
+                    self.env._(
+                        "Endpoint '%(name)s' authenticates with a custom header: give "
+                        "the header name.",
+                        name=endpoint.name,
+                    )
+                )
+
+    def _inverse_signing_secret(self):
+        now = fields.Datetime.now()
+        for endpoint in self:
+            secret = endpoint.signing_secret
+            if not secret:
+                continue
+            try:
+                decode_webhook_secret(secret)
+            except InvalidSecret as exc:
+                raise ValidationError(exc.detail) from None
+            box = get_secret_box()
+            sudo = endpoint.sudo()
+            values = {"signing_secret_encrypted": box.encrypt(secret)}
+            current = sudo.signing_secret_encrypted
+            if current and endpoint.secret_rotation_hours:
+                until = now + timedelta(hours=endpoint.secret_rotation_hours)
+                values.update(
+                    previous_signing_secret_encrypted=current,
+                    previous_secret_expires_at=until,
+                )
+                body = self.env._(
+                    "Signing secret replaced; the previous one stays valid until "
+                    "%(until)s (UTC).",
+                    until=fields.Datetime.to_string(until),
+                )
+            else:
+                values.update(
+                    previous_signing_secret_encrypted=False,
+                    previous_secret_expires_at=False,
+                )
+                body = self.env._("Signing secret set.")
+            sudo.write(values)
+            endpoint.message_post(body=body)
+        # The clear value must not survive in the cache (it would be read back).
+        self.invalidate_recordset(["signing_secret"])
+
+    def _inverse_credential(self):
+        for endpoint in self:
+            if not endpoint.credential:
+                continue
+            box = get_secret_box()
+            endpoint.sudo().write(
+                {"credential_encrypted": box.encrypt(endpoint.credential)}
+            )
+            endpoint.message_post(body=self.env._("Credential set."))
+        self.invalidate_recordset(["credential"])
+
+    def _get_signing_secrets(self):
+        """Return the clear signing secrets currently valid, newest first.
+
+        For the signing and verifying code only: never display or log the result.
+        """
+        self.ensure_one()
+        sudo = self.sudo()
+        box = get_secret_box()
+        secrets = []
+        if sudo.signing_secret_encrypted:
+            secrets.append(box.decrypt(sudo.signing_secret_encrypted))
+        if (
+            sudo.previous_signing_secret_encrypted
+            and sudo.previous_secret_expires_at
+            and sudo.previous_secret_expires_at > fields.Datetime.now()
+        ):
+            secrets.append(box.decrypt(sudo.previous_signing_secret_encrypted))
+        return secrets
+
+    def _get_credential(self):
+        """Return the clear outbound credential, or None. Never display or log it."""
+        self.ensure_one()
+        token = self.sudo().credential_encrypted
+        return get_secret_box().decrypt(token) if token else None
+
+    def action_rotate_signing_secret(self):
+        """Generate a new signing secret, keep the old one for the rotation window, and
+        show the new one once."""
+        self.ensure_one()
+        secret = generate_webhook_secret()
+        self.signing_secret = secret
+        return self.env["mfg.integration.secret.reveal"].reveal_action(
+            secret,
+            title=self.env._("New signing secret of %(name)s", name=self.display_name),
+            explanation=self.env._(
+                "Give this secret to the other side now: it cannot be shown again. "
+                "The previous secret stays valid for %(hours)s hour(s).",
+                hours=self.secret_rotation_hours,
+            ),
+        )
+
+    def action_clear_previous_signing_secret(self):
+        """End the rotation window now: only the current signing secret stays valid."""
+        self.sudo().write(
+            {
+                "previous_signing_secret_encrypted": False,
+                "previous_secret_expires_at": False,
+            }
+        )
+        for endpoint in self:
+            endpoint.message_post(
+                body=self.env._("Rotation window closed: previous secret revoked.")
+            )

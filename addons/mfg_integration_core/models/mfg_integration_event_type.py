@@ -1,0 +1,124 @@
+import re
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class MfgIntegrationEventType(models.Model):
+    """A canonical business event of the catalogue, such as ``inspection.failed``.
+
+    The contract of an event is its current JSON Schema: the schema version with the
+    highest number. Publishing a new version is how the contract evolves.
+    """
+
+    _name = "mfg.integration.event.type"
+    _description = "Integration Event Type"
+    _inherit = ["mail.thread"]
+    _order = "code"
+    _rec_name = "code"
+
+    name = fields.Char(required=True, translate=True, tracking=True)
+    code = fields.Char(
+        required=True,
+        tracking=True,
+        help="Dotted, lower-case identifier used as the CloudEvents 'type', "
+        "e.g. work_order.progress_reported.",
+    )
+    description = fields.Text(translate=True)
+    direction = fields.Selection(
+        [
+            ("inbound", "Inbound (external system to Odoo)"),
+            ("outbound", "Outbound (Odoo to external systems)"),
+        ],
+        required=True,
+        default="inbound",
+        tracking=True,
+    )
+    owner_id = fields.Many2one(
+        "res.users",
+        string="Owner",
+        default=lambda self: self.env.user,
+        tracking=True,
+        help="Person accountable for this event contract.",
+    )
+    active = fields.Boolean(default=True)
+    schema_ids = fields.One2many(
+        "mfg.integration.event.schema", "event_type_id", string="Schema Versions"
+    )
+    current_schema_id = fields.Many2one(
+        "mfg.integration.event.schema",
+        compute="_compute_current_schema_id",
+        string="Current Schema",
+    )
+    current_version = fields.Integer(compute="_compute_current_schema_id")
+    deprecation_date = fields.Date(
+        tracking=True,
+        help="From this date senders are told the event type is deprecated.",
+    )
+    sunset_date = fields.Date(
+        tracking=True,
+        help="From this date the event type is no longer accepted.",
+    )
+    lifecycle_state = fields.Selection(
+        [("live", "Live"), ("deprecated", "Deprecated"), ("sunset", "Sunset")],
+        compute="_compute_lifecycle_state",
+        string="Lifecycle",
+    )
+
+    _code_uniq = models.Constraint(
+        "unique(code)", "An event type with this code already exists."
+    )
+
+    @api.depends("schema_ids.version", "schema_ids.active")
+    def _compute_current_schema_id(self):
+        for event_type in self:
+            versions = event_type.schema_ids.filtered("active").sorted("version")
+            event_type.current_schema_id = versions[-1:]
+            event_type.current_version = versions[-1:].version
+
+    @api.depends("deprecation_date", "sunset_date")
+    @api.depends_context("date")
+    def _compute_lifecycle_state(self):
+        today = fields.Date.context_today(self)
+        for event_type in self:
+            if event_type.sunset_date and event_type.sunset_date <= today:
+                event_type.lifecycle_state = "sunset"
+            elif event_type.deprecation_date and event_type.deprecation_date <= today:
+                event_type.lifecycle_state = "deprecated"
+            else:
+                event_type.lifecycle_state = "live"
+
+    @api.constrains("code")
+    def _check_code(self):
+        for event_type in self:
+            if not CODE_RE.match(event_type.code or ""):
+                raise ValidationError(
+                    self.env._(
+                        "The event type code '%(code)s' is invalid: use dotted, "
+                        "lower-case words such as 'inspection.failed'.",
+                        code=event_type.code,
+                    )
+                )
+
+    @api.constrains("deprecation_date", "sunset_date")
+    def _check_dates(self):
+        for event_type in self:
+            if (
+                event_type.deprecation_date
+                and event_type.sunset_date
+                and event_type.sunset_date < event_type.deprecation_date
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The sunset date of '%(code)s' cannot be before its "
+                        "deprecation date.",
+                        code=event_type.code,
+                    )
+                )
+
+    @api.model
+    def get_by_code(self, code):
+        """Return the active event type with this code, or an empty recordset."""
+        return self.search([("code", "=", code)], limit=1)

@@ -1,0 +1,175 @@
+import re
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import ValidationError
+
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+
+
+class MfgIntegrationSystem(models.Model):
+    """An external system exchanging events with Odoo (MES, QMS, CMMS, WMS, IoT…).
+
+    Each system gets its own technical user: requests authenticated with one of the
+    system's API keys run as that user, so access rights and the audit trail show which
+    system did what.
+    """
+
+    _name = "mfg.integration.system"
+    _description = "Integration External System"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "name, id"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, tracking=True)
+    code = fields.Char(
+        required=True,
+        tracking=True,
+        help="Short lower-case identifier, unique per company, e.g. line1_mes. Used in "
+        "job channels and as the CloudEvents source of the system's events.",
+    )
+    kind = fields.Selection(
+        [
+            ("mes", "MES"),
+            ("qms", "QMS"),
+            ("cmms", "CMMS"),
+            ("wms", "WMS"),
+            ("iot", "IoT platform"),
+            ("supplier_portal", "Supplier portal"),
+            ("other", "Other"),
+        ],
+        required=True,
+        default="other",
+        tracking=True,
+    )
+    description = fields.Text()
+    active = fields.Boolean(default=True, tracking=True)
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        default=lambda self: self.env.company,
+        index=True,
+    )
+    responsible_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        default=lambda self: self.env.user,
+        tracking=True,
+        help="Person notified about this system's failures and dead letters.",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Technical User",
+        readonly=True,
+        copy=False,
+        ondelete="restrict",
+        help="Odoo user that the system's authenticated requests run as. Created with "
+        "the system; it cannot log in interactively.",
+    )
+    endpoint_ids = fields.One2many(
+        "mfg.integration.endpoint", "system_id", string="Endpoints"
+    )
+    api_key_ids = fields.One2many(
+        "mfg.integration.api.key", "system_id", string="API Keys"
+    )
+    endpoint_count = fields.Integer(compute="_compute_counts")
+    api_key_count = fields.Integer(compute="_compute_counts")
+
+    _code_company_uniq = models.Constraint(
+        "unique(company_id, code)",
+        "A system with this code already exists in this company.",
+    )
+
+    @api.depends("endpoint_ids", "api_key_ids")
+    def _compute_counts(self):
+        for system in self:
+            system.endpoint_count = len(system.endpoint_ids)
+            system.api_key_count = len(system.api_key_ids)
+
+    @api.constrains("code")
+    def _check_code(self):
+        for system in self:
+            if not CODE_RE.match(system.code or ""):
+                raise ValidationError(
+                    self.env._(
+                        "The system code '%(code)s' is invalid: use lower-case "
+                        "letters, digits and underscores.",
+                        code=system.code,
+                    )
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        systems = super().create(vals_list)
+        for system in systems:
+            system.user_id = system._create_technical_user()
+        return systems
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "active" in vals or "name" in vals or "company_id" in vals:
+            self._sync_technical_user()
+        return res
+
+    def unlink(self):
+        users = self.user_id
+        res = super().unlink()
+        # Technical users may have authored records: archive them rather than delete.
+        users.sudo().write({"active": False})
+        return res
+
+    def _technical_user_values(self):
+        self.ensure_one()
+        return {
+            "name": self.env._("Integration: %(name)s", name=self.name),
+            "active": self.active,
+            "company_id": self.company_id.id,
+            "company_ids": [Command.set(self.company_id.ids)],
+        }
+
+    def _create_technical_user(self):
+        """Create the technical user of this system (without password: no login)."""
+        self.ensure_one()
+        group = self.env.ref("mfg_integration_core.group_mfg_integration_ingress")
+        values = self._technical_user_values()
+        values.update(
+            login=f"mfg_integration_system_{self.id}",
+            group_ids=[Command.set(group.ids)],
+        )
+        # Creating users needs the administration rights that an integration manager
+        # may lack; the values above are fully controlled here.
+        users = self.env["res.users"].sudo().with_context(no_reset_password=True)
+        return users.create(values)
+
+    def _sync_technical_user(self):
+        for system in self.filtered("user_id"):
+            system.user_id.sudo().write(system._technical_user_values())
+
+    def action_view_endpoints(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mfg_integration_core.mfg_integration_endpoint_action"
+        )
+        action["domain"] = [("system_id", "=", self.id)]
+        action["context"] = {"default_system_id": self.id}
+        return action
+
+    def action_view_api_keys(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mfg_integration_core.mfg_integration_api_key_action"
+        )
+        action["domain"] = [("system_id", "=", self.id)]
+        action["context"] = {"default_system_id": self.id}
+        return action
+
+    def action_generate_api_key(self):
+        """Open the wizard that generates an API key for this system."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Generate API Key"),
+            "res_model": "mfg.integration.api.key.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_system_id": self.id},
+        }

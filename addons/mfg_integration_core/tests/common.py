@@ -1,0 +1,79 @@
+import json
+
+from odoo.tests import TransactionCase, new_test_user
+
+from mfg_integration.schemas import check_schema, validate
+
+MANAGER = "mfg_integration_core.group_mfg_integration_manager"
+USER = "mfg_integration_core.group_mfg_integration_user"
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["order", "quantity"],
+    "properties": {
+        "order": {"type": "string", "minLength": 1},
+        "quantity": {"type": "number", "exclusiveMinimum": 0},
+    },
+    "examples": [{"order": "WH/MO/00001", "quantity": 2}],
+}
+
+
+class MfgIntegrationCase(TransactionCase):
+    """Base of the core tests: users of each role, a system and an event type."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        cls.manager = new_test_user(cls.env, login="mfg_test_manager", groups=MANAGER)
+        cls.user = new_test_user(cls.env, login="mfg_test_user", groups=USER)
+        cls.outsider = new_test_user(
+            cls.env, login="mfg_test_outsider", groups="base.group_user"
+        )
+        cls.system = cls.env["mfg.integration.system"].create(
+            {"name": "Test MES", "code": "test_mes", "kind": "mes"}
+        )
+        cls.event_type = cls._create_event_type("test.order_started")
+        cls.other_event_type = cls._create_event_type("test.order_stopped")
+
+    @classmethod
+    def _create_event_type(cls, code, schema=None):
+        return cls.env["mfg.integration.event.type"].create(
+            {
+                "code": code,
+                "name": code,
+                "schema_ids": [
+                    (0, 0, {"version": 1, "schema_json": json.dumps(schema or SCHEMA)})
+                ],
+            }
+        )
+
+
+class CatalogueMixin:
+    """Checks the catalogue entries a domain addon ships.
+
+    Mixed into a ``TransactionCase`` that sets ``module`` and ``events``
+    (``{code: direction}``).
+    """
+
+    module = None
+    events = {}
+
+    def test_catalogue_entries(self):
+        Types = self.env["mfg.integration.event.type"]
+        for code, direction in self.events.items():
+            with self.subTest(code=code):
+                event_type = Types.get_by_code(code)
+                self.assertTrue(event_type, f"{code} is not installed")
+                self.assertEqual(event_type.direction, direction)
+                xmlid = event_type.get_external_id()[event_type.id]
+                self.assertTrue(xmlid.startswith(f"{self.module}."), xmlid)
+                self.assertEqual(event_type.current_version, 1)
+                schema = check_schema(event_type.current_schema_id.schema_json)
+                self.assertGreaterEqual(len(schema["examples"]), 1)
+                for example in schema["examples"]:
+                    self.assertEqual(validate(schema, example), [])
+                broken = dict(schema["examples"][0])
+                broken.pop(schema["required"][0])
+                self.assertTrue(validate(schema, broken))

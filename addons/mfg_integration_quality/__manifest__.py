@@ -1,0 +1,18 @@
+{
+    "name": "Manufacturing Integration: Quality",
+    "summary": "Canonical inspection, nonconformance and disposition events for a QMS",
+    "version": "19.0.1.0.0",
+    "category": "Manufacturing/Quality",
+    "website": "https://github.com/mfg-integration/mfg_integration",
+    "author": "mfg_integration contributors",
+    "license": "LGPL-3",
+    "development_status": "Alpha",
+    "depends": ["mfg_integration_core", "mrp", "stock"],
+    "data": [
+        "data/mfg_integration_event_type_data.xml",
+    ],
+    "demo": [
+        "demo/mfg_integration_system_demo.xml",
+    ],
+    "installable": True,
+}

@@ -1,0 +1,92 @@
+"""Error taxonomy shared by the hub and its clients.
+
+Each error maps to one RFC 9457 problem type. The hub raises them and turns them
+into ``application/problem+json`` answers; clients turn such answers back into the
+same classes. Messages never contain a secret: callers pass descriptions, not the
+offending values."""
+
+PROBLEM_BASE_URI = "urn:mfg-integration:problem:"
+
+
+class IntegrationError(Exception):
+    """Base class of every error of the suite.
+
+    :param detail: a human readable explanation, safe to show to the caller
+    :param errors: optional list of ``{"pointer": ..., "message": ...}`` entries
+    """
+
+    status = 500
+    slug = "internal-error"
+    title = "Internal error"
+    #: whether retrying the same request later may succeed
+    retryable = False
+
+    def __init__(self, detail="", errors=None):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = list(errors or [])
+
+    @property
+    def type_uri(self):
+        return PROBLEM_BASE_URI + self.slug
+
+    def to_problem(self, instance=None):
+        """Return the RFC 9457 problem document of this error."""
+        problem = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            problem["instance"] = instance
+        if self.errors:
+            problem["errors"] = self.errors
+        return problem
+
+
+class ConfigurationError(IntegrationError):
+    """The hub or a client is not configured well enough to do what was asked."""
+
+    slug = "configuration-error"
+    title = "Configuration error"
+
+
+class InvalidSecret(IntegrationError):
+    """A secret (encryption key, webhook secret) has the wrong format."""
+
+    status = 400
+    slug = "invalid-secret"
+    title = "Invalid secret"
+
+
+class AuthenticationFailed(IntegrationError):
+    """No valid credential: missing, unknown, malformed, expired or revoked."""
+
+    status = 401
+    slug = "unauthenticated"
+    title = "Authentication failed"
+
+
+class Forbidden(IntegrationError):
+    """A valid credential that may not do what was asked."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class SchemaInvalid(IntegrationError):
+    """A JSON Schema document is not a valid Draft 2020-12 schema."""
+
+    status = 422
+    slug = "invalid-schema"
+    title = "Invalid JSON Schema"
+
+
+class ValidationFailed(IntegrationError):
+    """A payload does not satisfy its JSON Schema; ``errors`` names each pointer."""
+
+    status = 422
+    slug = "validation-failed"
+    title = "Validation failed"

@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Run every test tier of mfg_integration:
+#   lint          ruff check, ruff format --check, pylint-odoo (.pylintrc-mandatory)
+#   pure          pytest tests/pure (no Odoo needed)
+#   odoo-install  install the addons, with demo data, in a throwaway database; any
+#                 WARNING/ERROR/CRITICAL line in Odoo's log fails it
+#   odoo-tests    pytest-odoo on addons/*/tests against that database (same log rule)
+# The Odoo tiers run only when Odoo 19 is importable and PostgreSQL is reachable;
+# otherwise they are skipped with a loud banner.
+#
+# The last line is "N passed, N failed[, N skipped]": pytest's test cases of all tiers,
+# plus one failed case for each failed step that is not pytest (pip, lint, install, log).
+#
+# Usage: bash scripts/test.sh
+# Environment:
+#   MFG_PYTHON=<python>  interpreter (default: .venv/bin/python if present, else python3)
+#   MFG_SKIP_PIP=1       do not install/refresh Python dependencies first
+#   MFG_ADDONS=a,b       addons to install and test (default: the four suite addons)
+#   MFG_KEEP_DB=1        keep the test database and its temporary directory
+#   MFG_REQUIRE_ODOO=1   fail (instead of skip) when the Odoo tiers cannot run
+#   PGHOST, PGPORT, PGUSER, PGPASSWORD  PostgreSQL connection
+set -uo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+cd -- "$MFG_ROOT" || exit 1
+
+TIER_NAMES=()
+TIER_RESULTS=()
+TIER_NOTES=()
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+TOTAL_SKIPPED=0
+TEST_DB=
+KEEP=${MFG_KEEP_DB:-0}
+
+record() {  # record TIER RESULT NOTE
+    TIER_NAMES+=("$1")
+    TIER_RESULTS+=("$2")
+    TIER_NOTES+=("$3")
+}
+
+# shellcheck disable=SC2329  # called by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ -n $TEST_DB ]]; then
+        if [[ $KEEP == 1 ]]; then
+            mfg_info "MFG_KEEP_DB=1: kept database $TEST_DB and $MFG_TMP"
+        elif ! mfg_dropdb "$TEST_DB" >/dev/null 2>&1; then
+            mfg_warn "could not drop the test database $TEST_DB"
+        fi
+    fi
+    if [[ $KEEP != 1 || -z $TEST_DB ]]; then
+        mfg_remove_tmp
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# keep_log NAME FILE: copy a log of a failed step to .local/test-logs (git-ignored).
+keep_log() {
+    local dir=$MFG_ROOT/.local/test-logs
+    mkdir -p -- "$dir" && cp -- "$2" "$dir/$1" && mfg_note "full log kept in $dir/$1"
+}
+
+# pytest_counts FILE: print "passed failed skipped" from pytest's final summary line
+# (failed includes errors, skipped includes xfailed, passed includes xpassed).
+pytest_counts() {
+    "$MFG_PY" - "$1" <<'PY'
+import re
+import sys
+
+with open(sys.argv[1], encoding="utf-8", errors="replace") as fh:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", fh.read())
+word = r"(passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|subtests? \w+)"
+summary = ""
+for line in text.splitlines():
+    if re.search(r" in \d+(\.\d+)?s\b", line) and (
+        re.search(r"\d+ " + word, line) or "no tests ran" in line
+    ):
+        summary = line
+counts = dict.fromkeys(("passed", "failed", "error", "skipped", "xfailed", "xpassed"), 0)
+for number, key in re.findall(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)\b", summary):
+    counts["error" if key.startswith("error") else key] += int(number)
+print(
+    counts["passed"] + counts["xpassed"],
+    counts["failed"] + counts["error"],
+    counts["skipped"] + counts["xfailed"],
+)
+PY
+}
+
+# has_test_files DIR...: true when a pytest test module exists below one of the dirs.
+has_test_files() {
+    [[ $# -gt 0 ]] || return 1
+    [[ -n $(find "$@" \( -name 'test_*.py' -o -name '*_test.py' \) -print -quit 2>/dev/null) ]]
+}
+
+# run_pytest TIER HAS_TESTS(0|1) COMMAND...: run pytest (its output stays visible),
+# count its results, record the tier. Returns 0 when the tier did not fail.
+run_pytest() {
+    local tier=$1 has_tests=$2 out rc passed failed skipped
+    shift 2
+    out=$MFG_TMP/pytest-$tier.out
+    mfg_info "$tier: $*"
+    "$@" 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    read -r passed failed skipped < <(pytest_counts "$out")
+    TOTAL_PASSED=$((TOTAL_PASSED + passed))
+    TOTAL_FAILED=$((TOTAL_FAILED + failed))
+    TOTAL_SKIPPED=$((TOTAL_SKIPPED + skipped))
+    local counts="$passed passed, $failed failed, $skipped skipped"
+    case $rc in
+        0)
+            record "$tier" passed "$counts"
+            ;;
+        5)
+            if [[ $has_tests == 1 ]]; then
+                record "$tier" failed "pytest collected no tests although the tier has test files"
+                return 1
+            fi
+            mfg_note "$tier: this tier has no tests yet"
+            record "$tier" "no tests" "no test files yet"
+            ;;
+        *)
+            if [[ $failed -eq 0 ]]; then
+                TOTAL_FAILED=$((TOTAL_FAILED + 1))
+                counts="pytest exit code $rc (usage, collection or internal error)"
+            fi
+            record "$tier" failed "$counts"
+            return 1
+            ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------
+# 1. Interpreter and Python dependencies
+
+mfg_pick_python
+mfg_make_tmp
+mfg_info "Python: $MFG_PY ($MFG_PY_FROM)"
+mfg_probe_odoo
+if [[ ${MFG_SKIP_PIP:-0} == 1 ]]; then
+    mfg_info "MFG_SKIP_PIP=1: not installing Python dependencies"
+elif mfg_install_requirements; then
+    mfg_probe_odoo  # queue_job may have just been installed
+else
+    TOTAL_FAILED=$((TOTAL_FAILED + 1))
+    record dependencies failed "pip install failed (see its errors above)"
+fi
+
+# ---------------------------------------------------------------------------------------
+# 2. Lint tier
+
+run_lint() {
+    local -a failed=() addons=() extra=()
+    local manifest
+    mfg_info "lint: ruff check ."
+    "$MFG_PY" -m ruff check . || failed+=("ruff check")
+    mfg_info "lint: ruff format --check ."
+    "$MFG_PY" -m ruff format --check . || failed+=("ruff format")
+    for manifest in addons/*/__manifest__.py; do
+        [[ -f $manifest ]] && addons+=("${manifest%/__manifest__.py}")
+    done
+    if [[ ${#addons[@]} -eq 0 ]]; then
+        mfg_note "lint: no addon under addons/, pylint-odoo not run"
+    else
+        # astroid resolves `odoo.addons.<addon>` through sys.path only: give it a
+        # directory odoo/addons/ with links to this repository's addons.
+        local linkdir=$MFG_TMP/pylint-path addon
+        mkdir -p -- "$linkdir/odoo/addons"
+        for addon in "${addons[@]}"; do
+            ln -sfn -- "$MFG_ROOT/$addon" "$linkdir/odoo/addons/${addon#addons/}"
+        done
+        if [[ $MFG_ODOO_OK != 1 ]]; then
+            # Without Odoo, `from odoo import ...` cannot be resolved.
+            extra=("--disable=import-error,no-name-in-module")
+            mfg_note "lint: Odoo not importable, pylint runs with ${extra[*]}"
+        fi
+        mfg_info "lint: pylint --rcfile=.pylintrc-mandatory ${addons[*]}"
+        if PYTHONPATH="$linkdir${PYTHONPATH:+:$PYTHONPATH}" "$MFG_PY" -m pylint \
+            --rcfile=.pylintrc-mandatory ${extra[@]+"${extra[@]}"} "${addons[@]}"; then
+            mfg_note "pylint-odoo: no message"
+        else
+            failed+=("pylint-odoo")
+        fi
+    fi
+    if [[ ${#failed[@]} -eq 0 ]]; then
+        record lint passed "ruff check, ruff format --check, pylint-odoo (${#addons[@]} addons)"
+    else
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+        local IFS=,
+        record lint failed "findings from: ${failed[*]}"
+    fi
+}
+run_lint
+
+# ---------------------------------------------------------------------------------------
+# 3. Pure tier
+
+if [[ -d tests/pure ]]; then
+    pure_has_tests=0
+    has_test_files tests/pure && pure_has_tests=1
+    run_pytest pure "$pure_has_tests" \
+        "$MFG_PY" -m pytest -p no:odoo -p no:cacheprovider tests/pure
+else
+    mfg_note "pure: tests/pure does not exist, this tier has no tests"
+    record pure "no tests" "tests/pure does not exist"
+fi
+
+# ---------------------------------------------------------------------------------------
+# 4. Odoo tiers
+
+run_odoo_tiers() {
+    local -a reasons=()
+    if [[ $MFG_ODOO_OK != 1 ]]; then
+        reasons+=("Odoo 19 missing: $MFG_ODOO_WHY."
+            "Provide it with 'bash scripts/up.sh' (installs Odoo 19 into .venv), or set MFG_PYTHON to an interpreter where Odoo 19 is importable.")
+    fi
+    if ! mfg_pg_reachable; then
+        reasons+=("PostgreSQL missing: $MFG_PG_WHY."
+            "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start, or .ci/run does it), or point PGHOST/PGPORT/PGUSER/PGPASSWORD at a server.")
+    fi
+    if [[ ${#reasons[@]} -gt 0 ]]; then
+        local why=${reasons[0]%%:*}
+        [[ ${#reasons[@]} -gt 2 ]] && why="Odoo 19 and PostgreSQL missing"
+        mfg_banner '!' "ODOO TIERS SKIPPED: $why" "" "${reasons[@]}" \
+            "" "Only the lint and pure tiers ran."
+        if [[ ${MFG_REQUIRE_ODOO:-0} == 1 ]]; then
+            record odoo-install failed "$why (MFG_REQUIRE_ODOO=1)"
+            record odoo-tests failed "$why (MFG_REQUIRE_ODOO=1)"
+        else
+            record odoo-install skipped "$why"
+            record odoo-tests skipped "$why"
+        fi
+        return
+    fi
+    if [[ -z $MFG_QUEUE_JOB_PARENT ]]; then
+        mfg_warn "the queue_job addon is not installed with $MFG_PY (pip install 'odoo-addon-queue-job==19.0.*')"
+    fi
+
+    local addons conf port key install_log tests_log rc
+    addons=$(mfg_addon_list)
+    TEST_DB=mfg_test_$$_$(mfg_random_hex 4)
+    if mfg_db_exists "$TEST_DB"; then
+        TEST_DB=
+        record odoo-install failed "the random database name already exists"
+        record odoo-tests skipped "the database was not installed"
+        return
+    fi
+    port=$(mfg_free_port)
+    key=$(mfg_fernet_key) || {
+        record odoo-install failed "cannot generate a Fernet key (is cryptography installed?)"
+        record odoo-tests skipped "the database was not installed"
+        return
+    }
+    conf=$MFG_TMP/odoo.conf
+    mkdir -p -- "$MFG_TMP/data"
+    cat >"$conf" <<EOF
+; Throwaway configuration written by scripts/test.sh
+[options]
+addons_path = $(mfg_addons_path)
+db_name = $TEST_DB
+data_dir = $MFG_TMP/data
+admin_passwd = $(mfg_random_hex 16)
+http_interface = 127.0.0.1
+http_port = $port
+log_level = info
+with_demo = True
+
+[mfg_integration]
+secret_keys = $key
+EOF
+
+    # The database is created by Odoo itself (as createdb would, plus the pg_trgm
+    # extension and the schema grant Odoo adds), then the addons are installed.
+    install_log=$MFG_TMP/install.log
+    mfg_info "odoo-install: ${MFG_ODOO_CMD[*]} -c $conf -d $TEST_DB -i $addons --stop-after-init --log-level=info"
+    mfg_note "(Odoo's log goes to $install_log; it is checked for WARNING, ERROR and CRITICAL lines)"
+    local started=$SECONDS
+    "${MFG_ODOO_CMD[@]}" -c "$conf" -d "$TEST_DB" -i "$addons" \
+        --stop-after-init --log-level=info >"$install_log" 2>&1
+    rc=$?
+    local install_failed=0 note="$addons installed with demo data in $((SECONDS - started))s, log clean"
+    if [[ $rc -ne 0 ]]; then
+        install_failed=1
+        note="Odoo exited with code $rc"
+        mfg_note "odoo-install: Odoo exited with code $rc; end of its log:"
+        tail -n 60 -- "$install_log" | sed 's/^/    | /'
+    fi
+    if ! mfg_check_log "$install_log"; then
+        install_failed=1
+        [[ $rc -eq 0 ]] && note="warnings or errors in Odoo's install log"
+    fi
+    if [[ $install_failed == 1 ]]; then
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+        keep_log "$TEST_DB-install.log" "$install_log"
+        record odoo-install failed "$note"
+        if [[ $rc -ne 0 ]]; then
+            record odoo-tests skipped "the addons could not be installed"
+            return
+        fi
+    else
+        mfg_note "odoo-install: $note"
+        record odoo-install passed "$note"
+    fi
+
+    local -a test_dirs=()
+    local addon
+    for addon in ${addons//,/ }; do
+        [[ -d addons/$addon/tests ]] && test_dirs+=("addons/$addon/tests")
+    done
+    if ! has_test_files ${test_dirs[@]+"${test_dirs[@]}"}; then
+        mfg_note "odoo-tests: no test files in addons/{$addons}/tests, this tier has no tests"
+        record odoo-tests "no tests" "no test files in the installed addons"
+        return
+    fi
+    tests_log=$MFG_TMP/odoo-tests.log
+    : >"$tests_log"
+    local tests_ok=0
+    # Odoo's log goes to a file that is checked afterwards. `-p no:warnings` leaves
+    # Python warnings to Odoo's own handler, which logs them (py.warnings WARNING) as
+    # under `odoo --test-enable`, so they fail the run too.
+    run_pytest odoo-tests 1 "$MFG_PY" -m pytest -p odoo -p no:cacheprovider -p no:warnings \
+        --odoo-config="$conf" --odoo-database="$TEST_DB" --odoo-http \
+        --odoo-log-level=warn --odoo-extra="logfile=$tests_log" \
+        "${test_dirs[@]}" && tests_ok=1
+    mfg_info "odoo-tests: checking Odoo's log of the test run ($tests_log)"
+    if mfg_check_log "$tests_log"; then
+        mfg_note "odoo-tests: log clean"
+    else
+        keep_log "$TEST_DB-tests.log" "$tests_log"
+        if [[ $tests_ok == 1 ]]; then
+            TIER_RESULTS[-1]=failed
+            TIER_NOTES[-1]="${TIER_NOTES[-1]}; but warnings or errors in Odoo's log"
+            TOTAL_FAILED=$((TOTAL_FAILED + 1))
+        else
+            TIER_NOTES[-1]="${TIER_NOTES[-1]}; and warnings or errors in Odoo's log"
+        fi
+    fi
+}
+run_odoo_tiers
+
+# ---------------------------------------------------------------------------------------
+# 5. Summary
+
+status=0
+printf '\n%s\n' "================================ mfg_integration test summary ================================"
+for i in "${!TIER_NAMES[@]}"; do
+    printf '  %-13s %-9s %s\n' "${TIER_NAMES[$i]}" "${TIER_RESULTS[$i]}" "${TIER_NOTES[$i]}"
+    [[ ${TIER_RESULTS[$i]} == failed ]] && status=1
+done
+printf '%s\n' "=============================================================================================="
+if [[ $status -ne 0 && $TOTAL_FAILED -eq 0 ]]; then
+    TOTAL_FAILED=1  # never print "0 failed" for a failed run
+fi
+summary="$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+[[ $TOTAL_SKIPPED -gt 0 ]] && summary+=", $TOTAL_SKIPPED skipped"
+printf '%s\n' "$summary"
+exit "$status"
