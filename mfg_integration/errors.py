@@ -90,3 +90,109 @@ class ValidationFailed(IntegrationError):
     status = 422
     slug = "validation-failed"
     title = "Validation failed"
+
+
+class MalformedRequest(IntegrationError):
+    """The body is not JSON, or not of the expected JSON shape."""
+
+    status = 400
+    slug = "malformed-request"
+    title = "Malformed request"
+
+
+class NotFound(IntegrationError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowed(IntegrationError):
+    """The route exists but not for this method; ``allowed`` lists the methods."""
+
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+    def __init__(self, detail="", allowed=()):
+        super().__init__(detail)
+        self.allowed = tuple(allowed)
+
+
+class PayloadTooLarge(IntegrationError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(IntegrationError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class UnknownEventType(IntegrationError):
+    status = 422
+    slug = "unknown-event-type"
+    title = "Unknown event type"
+
+
+class RateLimited(IntegrationError):
+    """Too many requests; ``retry_after`` is the number of seconds to wait."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+    retryable = True
+
+    def __init__(self, detail="", retry_after=1):
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class ServiceUnavailable(IntegrationError):
+    status = 503
+    slug = "service-unavailable"
+    title = "Service unavailable"
+    retryable = True
+
+
+# Processing taxonomy: what happens to a message after it was accepted.
+
+
+class TransientError(IntegrationError):
+    """Processing failed for a reason that may go away: retry later."""
+
+    slug = "transient-error"
+    title = "Transient error"
+    retryable = True
+
+
+class PermanentError(IntegrationError):
+    """Processing cannot succeed without a change: the message goes dead at once."""
+
+    status = 422
+    slug = "permanent-error"
+    title = "Permanent error"
+
+
+class MappingError(PermanentError):
+    slug = "mapping-error"
+    title = "Mapping error"
+
+
+class NoHandler(PermanentError):
+    slug = "no-handler"
+    title = "No handler"
+
+
+class BusinessRuleError(PermanentError):
+    slug = "business-rule"
+    title = "Business rule violated"
+
+
+class IdempotencyKeyReused(IntegrationError):
+    """An ``Idempotency-Key`` sent again with a different request body."""
+
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "Idempotency key reused"

@@ -12,6 +12,7 @@
 MFG_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 MFG_DEFAULT_ADDONS=mfg_integration_core,mfg_integration_mes,mfg_integration_maintenance,mfg_integration_quality
 MFG_VENV_DIR=${MFG_VENV:-$MFG_ROOT/.venv}
+[[ $MFG_VENV_DIR == /* ]] || MFG_VENV_DIR=$PWD/$MFG_VENV_DIR
 MFG_TMP=""
 
 # ---------------------------------------------------------------------------------------

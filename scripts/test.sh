@@ -106,7 +106,9 @@ run_pytest() {
     shift 2
     out=$MFG_TMP/pytest-$tier.out
     mfg_info "$tier: $*"
-    "$@" 2>&1 | tee "$out"
+    local -a color=()
+    [[ -t 1 ]] && color=(--color=yes)  # pytest writes into a pipe (tee)
+    "$@" ${color[@]+"${color[@]}"} 2>&1 | tee "$out"
     rc=${PIPESTATUS[0]}
     read -r passed failed skipped < <(pytest_counts "$out")
     TOTAL_PASSED=$((TOTAL_PASSED + passed))
@@ -189,7 +191,9 @@ run_lint() {
         fi
     fi
     if [[ ${#failed[@]} -eq 0 ]]; then
-        record lint passed "ruff check, ruff format --check, pylint-odoo (${#addons[@]} addons)"
+        local what="pylint-odoo on ${#addons[@]} addons"
+        [[ ${#addons[@]} -eq 0 ]] && what="no addon for pylint-odoo"
+        record lint passed "ruff check, ruff format --check, $what"
     else
         TOTAL_FAILED=$((TOTAL_FAILED + 1))
         local IFS=,
@@ -284,16 +288,20 @@ EOF
     "${MFG_ODOO_CMD[@]}" -c "$conf" -d "$TEST_DB" -i "$addons" \
         --stop-after-init --log-level=info >"$install_log" 2>&1
     rc=$?
-    local install_failed=0 note="$addons installed with demo data in $((SECONDS - started))s, log clean"
+    local install_failed=0 log_clean=1
+    local note="$addons installed with demo data in $((SECONDS - started))s, log clean"
+    mfg_check_log "$install_log" || log_clean=0
     if [[ $rc -ne 0 ]]; then
         install_failed=1
         note="Odoo exited with code $rc"
-        mfg_note "odoo-install: Odoo exited with code $rc; end of its log:"
-        tail -n 60 -- "$install_log" | sed 's/^/    | /'
-    fi
-    if ! mfg_check_log "$install_log"; then
+        mfg_note "odoo-install: Odoo exited with code $rc"
+        if [[ $log_clean == 1 ]]; then
+            mfg_note "end of its log:"
+            tail -n 60 -- "$install_log" | sed 's/^/    | /'
+        fi
+    elif [[ $log_clean == 0 ]]; then
         install_failed=1
-        [[ $rc -eq 0 ]] && note="warnings or errors in Odoo's install log"
+        note="warnings or errors in Odoo's install log"
     fi
     if [[ $install_failed == 1 ]]; then
         TOTAL_FAILED=$((TOTAL_FAILED + 1))

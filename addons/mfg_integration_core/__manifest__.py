@@ -20,10 +20,13 @@
     "data": [
         "security/mfg_integration_security.xml",
         "security/ir.model.access.csv",
+        "data/mfg_integration_data.xml",
         "views/mfg_integration_system_views.xml",
         "views/mfg_integration_endpoint_views.xml",
         "views/mfg_integration_api_key_views.xml",
         "views/mfg_integration_event_type_views.xml",
+        "wizards/mfg_integration_message_wizard_views.xml",
+        "views/mfg_integration_message_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",
         "wizards/mfg_integration_secret_reveal_views.xml",
         "views/menus.xml",

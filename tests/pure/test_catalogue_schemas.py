@@ -439,7 +439,16 @@ def test_demo_systems_are_well_formed():
     codes = []
     for demo_path in demo_files:
         records = _records(demo_path)
-        assert set(records) == {"mfg.integration.system"}, demo_path
+        assert set(records) <= {
+            "mfg.integration.system",
+            "mfg.integration.endpoint",
+        }, demo_path
+        for _xml_id, fields in records.get("mfg.integration.endpoint", []):
+            code = fields["code"].text
+            assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", code), code
+            assert fields["direction"].text in ("inbound", "outbound"), code
+            if fields["direction"].text == "outbound":
+                assert fields["url"].text.startswith("http://127.0.0.1:"), code
         for _xml_id, fields in records["mfg.integration.system"]:
             code = fields["code"].text
             assert re.fullmatch(r"[a-z0-9_]+", code), code

@@ -3,3 +3,7 @@ from . import mfg_integration_event_schema
 from . import mfg_integration_system
 from . import mfg_integration_endpoint
 from . import mfg_integration_api_key
+from . import mfg_integration_handler
+from . import mfg_integration_message
+from . import mfg_integration_idempotency
+from . import mfg_integration_ingress

@@ -64,6 +64,12 @@ class MfgIntegrationApiKey(models.Model):
         help="Client networks allowed to use the key, in CIDR notation, separated by "
         "commas or new lines (e.g. 10.20.0.0/16). Empty: any address."
     )
+    rate_limit = fields.Integer(
+        string="Requests per Minute",
+        default=600,
+        help="Requests this key may make per minute, counted across all Odoo workers "
+        "(0: unlimited). Beyond it the API answers 429 with Retry-After.",
+    )
     revoked = fields.Boolean(readonly=True, copy=False)
     revoked_at = fields.Datetime(readonly=True, copy=False)
     revoked_by_id = fields.Many2one("res.users", readonly=True, copy=False)
@@ -79,6 +85,20 @@ class MfgIntegrationApiKey(models.Model):
 
     #: fields that never change once a key exists
     _IMMUTABLE_FIELDS = ("lookup", "key_digest", "system_id")
+
+    def init(self):
+        # Per-key request counters of the rate limit: unlogged (cheap, and losing them
+        # in a crash only resets the current minute).
+        self.env.cr.execute(
+            """
+            CREATE UNLOGGED TABLE IF NOT EXISTS mfg_integration_rate_counter (
+                key_id integer NOT NULL,
+                window_start bigint NOT NULL,
+                hits integer NOT NULL,
+                PRIMARY KEY (key_id, window_start)
+            )
+            """
+        )
 
     @api.depends("lookup")
     def _compute_key_hint(self):
@@ -243,6 +263,8 @@ class MfgIntegrationApiKey(models.Model):
         """Record the last use, at most once a minute, without blocking on other
         requests that use the same key at the same time."""
         self.ensure_one()
+        if self.env.cr.readonly:
+            return  # read-only routes (GET) may run on a read-only replica
         self.env.cr.execute(
             """
             UPDATE mfg_integration_api_key

@@ -79,6 +79,11 @@ class MfgIntegrationEndpoint(models.Model):
         default=15,
         help="Seconds to wait for the receiver's answer.",
     )
+    max_body_bytes = fields.Integer(
+        string="Body Limit (bytes)",
+        default=1024 * 1024,
+        help="Largest inbound request body accepted on this endpoint.",
+    )
     note = fields.Text()
 
     # Write-only secrets: the clear value exists only while it is being saved.

@@ -51,6 +51,22 @@ class MfgIntegrationEventSchema(models.Model):
                 examples = None
             schema.example_count = len(examples) if isinstance(examples, list) else 0
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        records = super().create(vals_list)
+        self.env.registry.clear_cache()  # the ingress caches current contracts
+        return records
+
+    def write(self, vals):
+        res = super().write(vals)
+        self.env.registry.clear_cache()
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self.env.registry.clear_cache()
+        return res
+
     @api.constrains("schema_json")
     def _check_schema_json(self):
         for schema in self:

@@ -3,6 +3,8 @@ import re
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from mfg_integration.redaction import parse_pointers
+
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
@@ -61,6 +63,12 @@ class MfgIntegrationEventType(models.Model):
         tracking=True,
         help="From this date the event type is no longer accepted.",
     )
+    redact_pointers = fields.Text(
+        string="Redacted Values",
+        help="JSON pointers into the event data whose values are masked wherever a "
+        "payload is displayed or logged, one per line (e.g. /operator/badge_id). A "
+        "'*' segment matches every array item or object member.",
+    )
     lifecycle_state = fields.Selection(
         [("live", "Live"), ("deprecated", "Deprecated"), ("sunset", "Sunset")],
         compute="_compute_lifecycle_state",
@@ -90,6 +98,22 @@ class MfgIntegrationEventType(models.Model):
             else:
                 event_type.lifecycle_state = "live"
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        records = super().create(vals_list)
+        self.env.registry.clear_cache()  # the ingress caches current contracts
+        return records
+
+    def write(self, vals):
+        res = super().write(vals)
+        self.env.registry.clear_cache()
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self.env.registry.clear_cache()
+        return res
+
     @api.constrains("code")
     def _check_code(self):
         for event_type in self:
@@ -117,6 +141,21 @@ class MfgIntegrationEventType(models.Model):
                         code=event_type.code,
                     )
                 )
+
+    @api.constrains("redact_pointers")
+    def _check_redact_pointers(self):
+        for event_type in self:
+            try:
+                parse_pointers(event_type.redact_pointers or "")
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+
+    def _redaction_pointers(self):
+        """Return the parsed redaction pointers (an empty tuple for no event type)."""
+        if not self:
+            return ()
+        self.ensure_one()
+        return parse_pointers(self.redact_pointers or "")
 
     @api.model
     def get_by_code(self, code):

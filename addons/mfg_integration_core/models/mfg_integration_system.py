@@ -65,6 +65,25 @@ class MfgIntegrationSystem(models.Model):
         help="Odoo user that the system's authenticated requests run as. Created with "
         "the system; it cannot log in interactively.",
     )
+    retry_max_attempts = fields.Integer(
+        string="Max Attempts",
+        default=8,
+        help="Processing attempts of an inbound message before it becomes a dead "
+        "letter (permanent errors make it dead at once).",
+    )
+    retry_base_seconds = fields.Integer(
+        string="First Retry After (s)",
+        default=10,
+        help="Delay before the first retry; each further retry waits twice as long, "
+        "with +/-20% jitter.",
+    )
+    retry_max_seconds = fields.Integer(string="Longest Retry Delay (s)", default=3600)
+    dead_letter_threshold = fields.Integer(
+        default=10,
+        help="When this many of the system's messages are dead letters, the "
+        "responsible person gets an activity (0: never).",
+    )
+    dead_letter_count = fields.Integer(compute="_compute_dead_letter_count")
     endpoint_ids = fields.One2many(
         "mfg.integration.endpoint", "system_id", string="Endpoints"
     )
@@ -74,6 +93,11 @@ class MfgIntegrationSystem(models.Model):
     endpoint_count = fields.Integer(compute="_compute_counts")
     api_key_count = fields.Integer(compute="_compute_counts")
 
+    _retry_positive = models.Constraint(
+        "CHECK(retry_max_attempts >= 1 AND retry_base_seconds >= 1 "
+        "AND retry_max_seconds >= retry_base_seconds)",
+        "Retries need at least one attempt and a maximum delay not below the first.",
+    )
     _code_company_uniq = models.Constraint(
         "unique(company_id, code)",
         "A system with this code already exists in this company.",
@@ -84,6 +108,52 @@ class MfgIntegrationSystem(models.Model):
         for system in self:
             system.endpoint_count = len(system.endpoint_ids)
             system.api_key_count = len(system.api_key_ids)
+
+    def _compute_dead_letter_count(self):
+        counts = dict(
+            self.env["mfg.integration.message"]._read_group(
+                [("system_id", "in", self.ids), ("state", "=", "dead")],
+                ["system_id"],
+                ["__count"],
+            )
+        )
+        for system in self:
+            system.dead_letter_count = counts.get(system, 0)
+
+    def _check_dead_letter_threshold(self):
+        """Give the responsible person an activity when dead letters pile up."""
+        activity_type = self.env.ref("mail.mail_activity_data_todo")
+        summary = self._dead_letter_summary()
+        for system in self.sudo():
+            threshold = system.dead_letter_threshold
+            if not threshold or system.dead_letter_count < threshold:
+                continue
+            if system.activity_ids.filtered(
+                lambda a: a.activity_type_id == activity_type and a.summary == summary
+            ):
+                continue
+            system.activity_schedule(
+                activity_type_id=activity_type.id,
+                summary=summary,
+                note=self.env._(
+                    "%(count)s messages of %(system)s are dead letters. Review them "
+                    "under Integration > Dead Letters, then replay or discard them.",
+                    count=system.dead_letter_count,
+                    system=system.name,
+                ),
+                user_id=(system.responsible_id or self.env.ref("base.user_admin")).id,
+            )
+
+    def _dead_letter_summary(self):
+        return self.env._("Dead letters to review")
+
+    def action_view_dead_letters(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mfg_integration_core.mfg_integration_message_dead_action"
+        )
+        action["domain"] = [("system_id", "=", self.id), ("state", "=", "dead")]
+        return action
 
     @api.constrains("code")
     def _check_code(self):

@@ -1,4 +1,6 @@
 import json
+from contextlib import contextmanager
+from unittest.mock import patch
 
 from odoo.tests import TransactionCase, new_test_user
 
@@ -77,3 +79,16 @@ class CatalogueMixin:
                 broken = dict(schema["examples"][0])
                 broken.pop(schema["required"][0])
                 self.assertTrue(validate(schema, broken))
+
+
+@contextmanager
+def event_handler(env, code, func):
+    """Give ``code`` a handler for the duration of a test.
+
+    Tests only: real handlers are methods that domain modules add to
+    ``mfg.integration.handler`` by inheritance.
+    """
+    handler_class = type(env["mfg.integration.handler"])
+    name = env["mfg.integration.handler"]._handler_method_name(code)
+    with patch.object(handler_class, name, func, create=True):
+        yield

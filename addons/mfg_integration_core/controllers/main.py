@@ -1,0 +1,242 @@
+"""HTTP API v1 of the hub (``/api/mfg/v1``): thin adapters over the ingress service.
+
+Each route authenticates, reads the body within its size limit, calls one method of
+``mfg.integration.ingress`` and turns the outcome into an HTTP answer. Errors are RFC
+9457 ``application/problem+json`` documents; every answer carries ``X-Correlation-ID``.
+"""
+
+import json
+import logging
+import re
+
+from psycopg2 import OperationalError
+
+from odoo import http
+from odoo.http import request
+
+from mfg_integration import errors
+
+_logger = logging.getLogger(__name__)
+
+PREFIX = "/api/mfg/v1"
+_CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+
+
+def _json_response(status, body, headers, content_type="application/json"):
+    response = request.make_response(
+        json.dumps(body, ensure_ascii=False),
+        headers=[("Content-Type", content_type), *headers.items()],
+        status=status,
+    )
+    return response
+
+
+class MfgIntegrationApi(http.Controller):
+    # ------------------------------------------------------------------
+    # Plumbing shared by every route
+    # ------------------------------------------------------------------
+
+    def _correlation_id(self):
+        given = request.httprequest.headers.get("X-Correlation-ID", "")
+        if _CORRELATION_RE.match(given):
+            return given
+        return request.env["mfg.integration.ingress"].sudo().new_correlation_id()
+
+    def _serve(self, allowed, handler, bearer=False):
+        """Run ``handler(correlation_id)`` for an allowed method and answer."""
+        if not request.db:
+            return _json_response(
+                503,
+                errors.ServiceUnavailable("No database is selected.").to_problem(),
+                {},
+                "application/problem+json",
+            )
+        correlation_id = self._correlation_id()
+        headers = {"X-Correlation-ID": correlation_id}
+        try:
+            if request.httprequest.method not in allowed:
+                raise errors.MethodNotAllowed(
+                    f"Use {' or '.join(allowed)} on this route.", allowed=allowed
+                )
+            status, body, extra = handler(correlation_id)
+        except errors.IntegrationError as exc:
+            request.env.cr.rollback()
+            if isinstance(exc, errors.AuthenticationFailed) and bearer:
+                headers["WWW-Authenticate"] = 'Bearer realm="mfg-integration"'
+            if isinstance(exc, errors.RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
+            if isinstance(exc, errors.MethodNotAllowed):
+                headers["Allow"] = ", ".join(exc.allowed)
+            problem = exc.to_problem(instance=request.httprequest.path)
+            problem["correlation_id"] = correlation_id
+            return _json_response(
+                exc.status, problem, headers, "application/problem+json"
+            )
+        except OperationalError:
+            raise  # concurrency errors: Odoo retries the whole request
+        except Exception:
+            request.env.cr.rollback()
+            _logger.exception("Unexpected error, correlation id %s", correlation_id)
+            problem = errors.IntegrationError(
+                "The request could not be processed; nothing was stored. Quote the "
+                "correlation id when reporting it."
+            ).to_problem(instance=request.httprequest.path)
+            problem["correlation_id"] = correlation_id
+            return _json_response(500, problem, headers, "application/problem+json")
+        headers.update(extra)
+        return _json_response(status, body, headers)
+
+    def _authenticate(self):
+        """Authenticate the bearer key and continue as its system's technical user."""
+        authorization = request.httprequest.headers.get("Authorization", "")
+        scheme, _sep, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.AuthenticationFailed(
+                "Send the API key as 'Authorization: Bearer <key>'."
+            )
+        key = (
+            request.env["mfg.integration.api.key"]
+            .sudo()
+            ._authenticate(token.strip(), remote_addr=request.httprequest.remote_addr)
+        )
+        request.env["mfg.integration.ingress"].sudo()._check_rate_limit(key)
+        request.update_env(user=key.user_id.id)
+        return key
+
+    def _read_body(self, limit):
+        """Read the request body, refusing more than ``limit`` bytes: from the
+        declared ``Content-Length`` before reading, and while reading.
+
+        The body is kept on the request so that a request retried by Odoo after a
+        concurrency error reads the same bytes again.
+        """
+        httprequest = request.httprequest
+        cached = getattr(httprequest, "_mfg_integration_body", None)
+        if cached is not None:
+            return cached
+        declared = httprequest.content_length
+        if declared is not None and declared > limit:
+            raise errors.PayloadTooLarge(f"The body may hold at most {limit} bytes.")
+        # Odoo 19's request wrapper does not expose the input stream; the werkzeug
+        # request it wraps does (bounded by Content-Length, or chunked).
+        wrapped = getattr(httprequest, "_HTTPRequest__wrapped", None)
+        if wrapped is not None:
+            body = wrapped.stream.read(limit + 1)
+        else:
+            body = httprequest.get_data()
+        if len(body) > limit:
+            raise errors.PayloadTooLarge(f"The body may hold at most {limit} bytes.")
+        httprequest._mfg_integration_body = body
+        return body
+
+    def _media_type(self):
+        return request.httprequest.mimetype or ""
+
+    # ------------------------------------------------------------------
+    # Routes
+    # ------------------------------------------------------------------
+
+    @http.route(
+        f"{PREFIX}/events",
+        type="http",
+        auth="none",
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def events(self, **_kw):
+        def handler(correlation_id):
+            key = self._authenticate()
+            return request.env["mfg.integration.ingress"].receive_events(
+                key,
+                self._media_type(),
+                self._read_body,
+                correlation_id,
+                request.httprequest.headers.get("Idempotency-Key"),
+            )
+
+        return self._serve(("POST",), handler, bearer=True)
+
+    @http.route(
+        f"{PREFIX}/webhooks/<string:code>",
+        type="http",
+        auth="none",
+        csrf=False,
+        save_session=False,
+        readonly=False,
+    )
+    def webhook(self, code, **_kw):
+        def handler(correlation_id):
+            return (
+                request.env["mfg.integration.ingress"]
+                .sudo()
+                .receive_webhook(
+                    code,
+                    self._media_type(),
+                    dict(request.httprequest.headers),
+                    self._read_body,
+                    correlation_id,
+                )
+            )
+
+        return self._serve(("POST",), handler)
+
+    @http.route(
+        f"{PREFIX}/messages/<int:message_id>",
+        type="http",
+        auth="none",
+        csrf=False,
+        save_session=False,
+        readonly=False,  # counts the request against the key's rate limit
+    )
+    def message(self, message_id, **_kw):
+        def handler(_correlation_id):
+            key = self._authenticate()
+            return request.env["mfg.integration.ingress"].message_status(
+                key, message_id
+            )
+
+        return self._serve(("GET",), handler, bearer=True)
+
+    @http.route(
+        f"{PREFIX}/openapi.json",
+        type="http",
+        auth="none",
+        csrf=False,
+        save_session=False,
+    )
+    def openapi(self, **_kw):
+        def handler(_correlation_id):
+            return (
+                request.env["mfg.integration.ingress"]
+                .sudo()
+                .openapi_document(request.httprequest.host_url.rstrip("/"))
+            )
+
+        return self._serve(("GET",), handler)
+
+    @http.route(
+        f"{PREFIX}/health", type="http", auth="none", csrf=False, save_session=False
+    )
+    def health(self, **_kw):
+        def handler(_correlation_id):
+            return request.env["mfg.integration.ingress"].sudo().health()
+
+        return self._serve(("GET",), handler)
+
+    @http.route(
+        [PREFIX, f"{PREFIX}/<path:_rest>"],
+        type="http",
+        auth="none",
+        csrf=False,
+        save_session=False,
+    )
+    def not_found(self, **_kw):
+        def handler(_correlation_id):
+            raise errors.NotFound(
+                f"No such route: {request.httprequest.path}. See {PREFIX}/openapi.json."
+            )
+
+        return self._serve(
+            ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"), handler
+        )

@@ -1,0 +1,491 @@
+import hashlib
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+
+from odoo import api, fields, models, tools
+from odoo.sql_db import Cursor
+from odoo.tools import SQL
+
+from mfg_integration import errors
+from mfg_integration.cloudevents import decode_json, parse_batch, parse_event
+from mfg_integration.openapi import build_openapi
+from mfg_integration.ratelimit import decide, window_start
+from mfg_integration.schemas import validate
+from mfg_integration.webhooks import verify_webhook
+
+#: media types of POST /events
+SINGLE_TYPES = ("application/cloudevents+json", "application/json")
+BATCH_TYPE = "application/cloudevents-batch+json"
+MAX_BATCH_ITEMS = 1000
+RATE_WINDOW = 60
+
+
+def _to_datetime(value):
+    """RFC 3339 text to a naive UTC datetime (how Odoo stores datetimes)."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+class MfgIntegrationIngress(models.AbstractModel):
+    """The service behind the inbound HTTP API.
+
+    Controllers read the request and call one method here; everything else (keys,
+    limits, validation, deduplication, persistence, enqueueing) happens in this model.
+    Methods return ``(status, body, headers)`` or raise
+    :class:`mfg_integration.errors.IntegrationError` subclasses.
+    """
+
+    _name = "mfg.integration.ingress"
+    _description = "Integration Ingress Service"
+
+    # ------------------------------------------------------------------
+    # Limits
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _body_limit(self, batch):
+        params = self.env["ir.config_parameter"].sudo()
+        if batch:
+            return int(params.get_param("mfg_integration.max_batch_bytes", 10 << 20))
+        return int(params.get_param("mfg_integration.max_event_bytes", 1 << 20))
+
+    @api.model
+    def _check_rate_limit(self, key):
+        """Count the request against the key's per-minute limit, across all workers.
+
+        Counters live in an unlogged table updated in a short transaction of their
+        own, so concurrent requests never wait on the request transactions.
+
+        :raise RateLimited: with the seconds to wait
+        """
+        limit = key.rate_limit
+        if limit <= 0:
+            return
+        now = time.time()
+        start = window_start(now, RATE_WINDOW)
+        with self.env.registry.cursor() as cr:
+            if isinstance(cr, Cursor):  # a fresh transaction (not a test cursor)
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cr.execute(
+                """
+                INSERT INTO mfg_integration_rate_counter AS c
+                    (key_id, window_start, hits)
+                VALUES (%s, %s, 1)
+                ON CONFLICT (key_id, window_start)
+                DO UPDATE SET hits = c.hits + 1
+                RETURNING hits,
+                    (SELECT hits FROM mfg_integration_rate_counter
+                      WHERE key_id = %s AND window_start = %s)
+                """,
+                (key.id, start, key.id, start - RATE_WINDOW),
+            )
+            current, previous = cr.fetchone()
+        decision = decide(
+            limit, current, previous or 0, now, RATE_WINDOW, max_wait=2 * RATE_WINDOW
+        )
+        if not decision.allowed:
+            raise errors.RateLimited(
+                f"This API key may make {limit} requests per minute.",
+                retry_after=decision.retry_after,
+            )
+
+    # ------------------------------------------------------------------
+    # Contracts
+    # ------------------------------------------------------------------
+
+    @api.model
+    @tools.ormcache("code")
+    def _contract(self, code):
+        """Return ``(event_type_id, version, schema_json, deprecation, sunset)`` of
+        the current contract of ``code``, or None for an unknown event type."""
+        event_type = self.env["mfg.integration.event.type"].sudo().get_by_code(code)
+        schema = event_type.current_schema_id
+        if not event_type or not schema:
+            return None
+        return (
+            event_type.id,
+            schema.version,
+            schema.schema_json,
+            event_type.deprecation_date,
+            event_type.sunset_date,
+        )
+
+    @api.model
+    def _check_event(self, event, base, key=None):
+        """Check one parsed CloudEvent against the catalogue and the key's scopes.
+
+        :return: the contract tuple of :meth:`_contract`
+        """
+        contract = self._contract(event.type)
+        if contract is None:
+            raise errors.UnknownEventType(
+                f"'{event.type}' is not an event type of the catalogue.",
+                errors=[{"pointer": f"{base}/type", "message": "unknown event type"}],
+            )
+        sunset = contract[4]
+        if sunset and sunset <= fields.Date.today():
+            raise errors.UnknownEventType(
+                f"'{event.type}' was retired on {sunset}.",
+                errors=[{"pointer": f"{base}/type", "message": "retired event type"}],
+            )
+        if key is not None:
+            key._check_scope(event.type)
+        violations = validate(contract[2], event.data, base=f"{base}/data")
+        if violations:
+            raise errors.ValidationFailed(
+                f"{len(violations)} value(s) of the event data do not match the "
+                f"schema of '{event.type}' v{contract[1]}.",
+                errors=[v.as_dict() for v in violations],
+            )
+        return contract
+
+    # ------------------------------------------------------------------
+    # Persistence
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _persist(self, system, accepted, correlation_id, key=None, endpoint=None):
+        """Insert the accepted events as queued messages, skipping the ones the
+        system already sent (the unique index decides, not a prior read).
+
+        :param accepted: list of ``(event, contract)``
+        :return: ``{ce_id: (message_id, is_new)}``
+        """
+        if not accepted:
+            return {}
+        now = fields.Datetime.now()
+        uid = self.env.uid
+        rows = [
+            SQL(
+                "(%s, %s, %s, %s, 'inbound', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, 'queued', 0, false)",
+                uid,
+                now,
+                uid,
+                now,
+                system.id,
+                system.company_id.id,
+                endpoint.id if endpoint else None,
+                key.id if key else None,
+                contract[0],
+                event.type,
+                contract[1],
+                event.id,
+                event.source,
+                _to_datetime(event.time),
+                event.subject,
+                correlation_id,
+                json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+            )
+            for event, contract in accepted
+        ]
+        self.env.cr.execute(
+            SQL(
+                """
+                INSERT INTO mfg_integration_message (
+                    create_uid, create_date, write_uid, write_date, direction,
+                    system_id, company_id, endpoint_id, api_key_id, event_type_id,
+                    event_code, schema_version, ce_id, ce_source, ce_time, ce_subject,
+                    correlation_id, payload, state, attempts, payload_edited)
+                VALUES %s
+                ON CONFLICT (system_id, ce_id) WHERE direction = 'inbound' DO NOTHING
+                RETURNING ce_id, id
+                """,
+                SQL(", ").join(rows),
+            )
+        )
+        result = {ce_id: (msg_id, True) for ce_id, msg_id in self.env.cr.fetchall()}
+        missing = [e.id for e, _c in accepted if e.id not in result]
+        if missing:
+            self.env.cr.execute(
+                """
+                SELECT ce_id, id FROM mfg_integration_message
+                 WHERE direction = 'inbound' AND system_id = %s AND ce_id = ANY(%s)
+                """,
+                (system.id, missing),
+            )
+            result.update(
+                {ce_id: (msg_id, False) for ce_id, msg_id in self.env.cr.fetchall()}
+            )
+        if any(is_new for _id, is_new in result.values()):
+            self.env["mfg.integration.message"]._enqueue_drain(system)
+        return result
+
+    # ------------------------------------------------------------------
+    # Entry points
+    # ------------------------------------------------------------------
+
+    @api.model
+    def receive_events(self, key, media_type, read_body, correlation_id, idem_key):
+        """``POST /api/mfg/v1/events``: one CloudEvent, or a batch.
+
+        :param key: the authenticated ``mfg.integration.api.key`` (sudo)
+        :param media_type: the request's media type, without parameters
+        :param read_body: ``read_body(limit)`` returns the body or raises
+            :class:`~mfg_integration.errors.PayloadTooLarge`
+        :param correlation_id: the request's correlation id
+        :param idem_key: the ``Idempotency-Key`` header (batches), or None
+        :return: ``(status, body, headers)``
+        """
+        if media_type == BATCH_TYPE:
+            body = read_body(self._body_limit(batch=True))
+            return self._receive_batch(key, body, correlation_id, idem_key)
+        if media_type not in SINGLE_TYPES:
+            raise errors.UnsupportedMediaType(
+                "Send application/cloudevents+json or application/json (one event), "
+                f"or {BATCH_TYPE} (a batch)."
+            )
+        event = parse_event(decode_json(read_body(self._body_limit(batch=False))))
+        contract = self._check_event(event, "", key=key)
+        msg_id, is_new = self._persist(
+            key.system_id, [(event, contract)], correlation_id, key=key
+        )[event.id]
+        return self._accepted(msg_id, is_new, correlation_id, contract)
+
+    @api.model
+    def _accepted(self, msg_id, is_new, correlation_id, contract):
+        body = {"id": msg_id, "correlation_id": correlation_id}
+        if is_new:
+            body["status"] = "accepted"
+            return 202, body, self._lifecycle_headers(contract)
+        body.update(status="duplicate", duplicate=True)
+        return 200, body, self._lifecycle_headers(contract)
+
+    @api.model
+    def _receive_batch(self, key, body, correlation_id, idempotency_key):
+        system = key.system_id
+        digest = hashlib.sha256(body).hexdigest()
+        if idempotency_key:
+            stored = self.env["mfg.integration.idempotency"]._lookup(
+                system, idempotency_key, digest
+            )
+            if stored is not None:
+                return 200, stored, {"Idempotent-Replayed": "true"}
+        items = parse_batch(decode_json(body), max_items=MAX_BATCH_ITEMS)
+        results = [None] * len(items)
+        accepted, positions, first_index = [], [], {}
+        for index, item in enumerate(items):
+            base = f"/{index}"
+            try:
+                event = parse_event(item, base=base)
+                if event.id in first_index:
+                    results[index] = {
+                        "index": index,
+                        "status": "duplicate",
+                        "duplicate_of_index": first_index[event.id],
+                    }
+                    continue
+                contract = self._check_event(event, base, key=key)
+            except errors.IntegrationError as exc:
+                results[index] = {
+                    "index": index,
+                    "status": "rejected",
+                    "problem": exc.to_problem(),
+                }
+                continue
+            first_index[event.id] = index
+            accepted.append((event, contract))
+            positions.append(index)
+        persisted = self._persist(system, accepted, correlation_id, key=key)
+        for (event, _contract), index in zip(accepted, positions, strict=True):
+            msg_id, is_new = persisted[event.id]
+            results[index] = {
+                "index": index,
+                "status": "accepted" if is_new else "duplicate",
+                "id": msg_id,
+            }
+        for result in results:
+            if "duplicate_of_index" in result:
+                first = results[result.pop("duplicate_of_index")]
+                result["id"] = first.get("id")
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for result in results:
+            counts[result["status"]] += 1
+        response = {
+            "correlation_id": correlation_id,
+            "accepted": counts["accepted"],
+            "duplicates": counts["duplicate"],
+            "rejected": counts["rejected"],
+            "results": results,
+        }
+        if idempotency_key:
+            self.env["mfg.integration.idempotency"]._store(
+                system, idempotency_key, digest, response
+            )
+        return 200, response, {}
+
+    @api.model
+    def receive_webhook(self, code, media_type, headers, read_body, correlation_id):
+        """``POST /api/mfg/v1/webhooks/<code>``: a Standard Webhooks signed event.
+
+        The body is ``{"type", "timestamp", "data"}``; the ``webhook-id`` is the event
+        ID, so a replayed delivery is answered as a duplicate without reprocessing.
+        The message is stored as the endpoint's system's technical user.
+        """
+        endpoint = self._webhook_endpoint(code)
+        if media_type not in SINGLE_TYPES:
+            raise errors.UnsupportedMediaType("Send the webhook as application/json.")
+        body = read_body(endpoint.max_body_bytes)
+        msg_id = verify_webhook(endpoint._get_signing_secrets(), headers, body)
+        payload = decode_json(body)
+        if not isinstance(payload, dict):
+            raise errors.MalformedRequest("The webhook body must be a JSON object.")
+        problems = [
+            {"pointer": f"/{name}", "message": "is required"}
+            for name in ("type", "data")
+            if name not in payload
+        ]
+        if problems:
+            raise errors.ValidationFailed(
+                "The webhook body needs 'type' and 'data'.", errors=problems
+            )
+        envelope = {
+            "specversion": "1.0",
+            "id": msg_id,
+            "source": f"urn:mfg-integration:endpoint:{endpoint.code}",
+            "type": payload["type"],
+            "data": payload["data"],
+        }
+        if payload.get("timestamp") is not None:
+            envelope["time"] = payload["timestamp"]
+        event = parse_event(envelope)
+        contract = self._check_event(event, "")
+        as_system = self.with_user(endpoint.system_id.user_id)
+        msg, is_new = as_system._persist(
+            endpoint.system_id, [(event, contract)], correlation_id, endpoint=endpoint
+        )[event.id]
+        return self._accepted(msg, is_new, correlation_id, contract)
+
+    @api.model
+    def _webhook_endpoint(self, code):
+        endpoint = (
+            self.env["mfg.integration.endpoint"]
+            .sudo()
+            .search([("code", "=", code), ("direction", "=", "inbound")], limit=1)
+        )
+        if not endpoint or not endpoint.system_id.active:
+            raise errors.NotFound(f"No inbound endpoint is named '{code}'.")
+        return endpoint
+
+    @api.model
+    def _lifecycle_headers(self, contract):
+        """RFC 9745 ``Deprecation`` and RFC 8594 ``Sunset`` headers of a contract."""
+        headers = {}
+        deprecation, sunset = contract[3], contract[4]
+        if deprecation and deprecation <= fields.Date.today():
+            moment = datetime.combine(deprecation, datetime.min.time(), timezone.utc)
+            headers["Deprecation"] = f"@{int(moment.timestamp())}"
+        if sunset:
+            moment = datetime.combine(sunset, datetime.min.time(), timezone.utc)
+            headers["Sunset"] = moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        return headers
+
+    @api.model
+    def message_status(self, key, message_id):
+        """``GET /api/mfg/v1/messages/<id>`` for a message of the key's system."""
+        message = (
+            self.env["mfg.integration.message"]
+            .sudo()
+            .search(
+                [("id", "=", message_id), ("system_id", "=", key.system_id.id)],
+                limit=1,
+            )
+        )
+        if not message:
+            raise errors.NotFound(f"No message {message_id} for this API key's system.")
+        error = None
+        if message.error_class:
+            error = {"class": message.error_class, "message": message.error_message}
+        return (
+            200,
+            {
+                "id": message.id,
+                "state": message.state,
+                "event_type": message.event_code,
+                "cloudevent_id": message.ce_id,
+                "correlation_id": message.correlation_id,
+                "attempts": message.attempts,
+                "received_at": _iso(message.create_date),
+                "processed_at": _iso(message.processed_at),
+                "next_attempt_at": _iso(message.next_attempt_at),
+                "error": error,
+            },
+            {},
+        )
+
+    @api.model
+    def openapi_document(self, server_url):
+        """``GET /api/mfg/v1/openapi.json``, generated from the catalogue."""
+        catalogue = []
+        types = self.env["mfg.integration.event.type"].search([])
+        for event_type in types.filtered("current_schema_id"):
+            catalogue.append(
+                {
+                    "code": event_type.code,
+                    "name": event_type.name,
+                    "description": event_type.description or "",
+                    "direction": event_type.direction,
+                    "version": event_type.current_version,
+                    "schema": event_type.current_schema_id.get_schema(),
+                    "deprecated": event_type.lifecycle_state != "live",
+                }
+            )
+        return 200, build_openapi(catalogue, server_url=server_url), {}
+
+    @api.model
+    def health(self):
+        """``GET /api/mfg/v1/health``: the database answers, and inbound processing
+        keeps up (no due message waiting longer than the stall threshold)."""
+        params = self.env["ir.config_parameter"].sudo()
+        stall = int(params.get_param("mfg_integration.health_stall_seconds", 900))
+        self.env.cr.execute(
+            """
+            SELECT state, count(*), min(coalesce(next_attempt_at, create_date))
+              FROM mfg_integration_message
+             WHERE state IN ('received', 'queued', 'failed', 'dead')
+             GROUP BY state
+            """
+        )
+        now = fields.Datetime.now()
+        states, oldest = {}, None
+        for state, count, due in self.env.cr.fetchall():
+            states[state] = count
+            if state != "dead" and due and (oldest is None or due < oldest):
+                oldest = due
+        self.env.cr.execute(
+            "SELECT state, count(*) FROM queue_job "
+            "WHERE channel LIKE 'root.mfg_integration%%' GROUP BY state"
+        )
+        jobs = dict(self.env.cr.fetchall())
+        lag = int((now - oldest).total_seconds()) if oldest and oldest < now else 0
+        healthy = lag <= stall
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "database": "ok",
+            "queue": {
+                "pending_messages": sum(
+                    states.get(s, 0) for s in ("received", "queued", "failed")
+                ),
+                "dead_letters": states.get("dead", 0),
+                "oldest_due_seconds": lag,
+                "jobs": jobs,
+            },
+        }
+        return (200 if healthy else 503), body, {}
+
+    @api.model
+    def new_correlation_id(self):
+        return str(uuid.uuid4())
+
+
+def _iso(value):
+    """A naive UTC datetime as RFC 3339 text, or None."""
+    if not value:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,464 @@
+import json
+import logging
+import time
+import traceback
+from datetime import timedelta
+
+from psycopg2 import Error as DatabaseError
+from psycopg2 import errors as pg_errors
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+from mfg_integration import errors
+from mfg_integration.redaction import redact, redact_json_text
+from mfg_integration.retry import backoff_delay
+from mfg_integration.schemas import validate
+
+_logger = logging.getLogger(__name__)
+
+#: how many messages one processing job claims at a time
+DRAIN_BATCH = 200
+
+#: PostgreSQL errors that a new transaction may not meet again (queue_job retries them)
+CONCURRENCY_ERRORS = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+)
+
+#: exceptions a handler raises for a message that cannot succeed as it is
+PERMANENT_EXCEPTIONS = (
+    errors.PermanentError,
+    UserError,
+    ValidationError,
+    ValueError,
+    LookupError,
+    TypeError,
+)
+
+#: exceptions a handler raises for a condition that may go away
+TRANSIENT_EXCEPTIONS = (errors.TransientError, OSError, TimeoutError)
+
+STATES = [
+    ("received", "Received"),
+    ("queued", "Queued"),
+    ("done", "Done"),
+    ("failed", "Failed (will retry)"),
+    ("dead", "Dead letter"),
+    ("discarded", "Discarded"),
+]
+
+
+class MfgIntegrationMessage(models.Model):
+    """One inbound or outbound message, and its processing log.
+
+    A dead letter is a message in state ``dead``: it keeps its payload, the error class,
+    message and traceback, and can be edited, replayed or discarded.
+    """
+
+    _name = "mfg.integration.message"
+    _description = "Integration Message"
+    _inherit = ["mail.thread"]
+    _order = "id desc"
+    _rec_name = "ce_id"
+    _mail_post_access = "read"
+
+    direction = fields.Selection(
+        [("inbound", "Inbound"), ("outbound", "Outbound")],
+        required=True,
+        readonly=True,
+        index=True,
+    )
+    system_id = fields.Many2one(
+        "mfg.integration.system", required=True, readonly=True, index=True
+    )
+    company_id = fields.Many2one("res.company", required=True, readonly=True)
+    endpoint_id = fields.Many2one("mfg.integration.endpoint", readonly=True)
+    api_key_id = fields.Many2one(
+        "mfg.integration.api.key", string="API Key", readonly=True
+    )
+    event_type_id = fields.Many2one(
+        "mfg.integration.event.type", readonly=True, index=True
+    )
+    event_code = fields.Char(string="Event Type Code", readonly=True)
+    schema_version = fields.Integer(readonly=True)
+    ce_id = fields.Char(string="Event ID", required=True, readonly=True)
+    ce_source = fields.Char(string="Source", readonly=True)
+    ce_time = fields.Datetime(string="Event Time", readonly=True)
+    ce_subject = fields.Char(string="Subject", readonly=True)
+    correlation_id = fields.Char(readonly=True, index=True)
+    payload = fields.Text(
+        string="Raw Payload",
+        readonly=True,
+        groups="base.group_system",
+        help="The event data as received (or as edited before a replay).",
+    )
+    original_payload = fields.Text(
+        string="Raw Original Payload",
+        readonly=True,
+        groups="base.group_system",
+        help="The payload as first received, kept when the payload is edited.",
+    )
+    payload_display = fields.Text(
+        string="Payload", compute="_compute_payload_display", compute_sudo=True
+    )
+    original_payload_display = fields.Text(
+        string="Original Payload", compute="_compute_payload_display", compute_sudo=True
+    )
+    payload_edited = fields.Boolean(readonly=True)
+    state = fields.Selection(
+        STATES, required=True, default="received", readonly=True, index=True
+    )
+    attempts = fields.Integer(readonly=True)
+    next_attempt_at = fields.Datetime(string="Next Attempt", readonly=True)
+    processed_at = fields.Datetime(readonly=True)
+    duration_ms = fields.Integer(string="Duration (ms)", readonly=True)
+    error_class = fields.Char(readonly=True, index=True)
+    error_message = fields.Text(readonly=True)
+    error_traceback = fields.Text(readonly=True, groups="base.group_system")
+    discard_reason = fields.Text(readonly=True)
+    result_model = fields.Char(readonly=True)
+    result_id = fields.Many2oneReference(model_field="result_model", readonly=True)
+    age_days = fields.Integer(compute="_compute_age_days", string="Age (days)")
+
+    _inbound_event_uniq = models.UniqueIndex(
+        "(system_id, ce_id) WHERE direction = 'inbound'",
+        "This system already sent an event with this ID.",
+    )
+    _pending_idx = models.Index(
+        "(system_id, next_attempt_at) WHERE state IN ('received', 'queued', 'failed')"
+    )
+    _state_date_idx = models.Index("(state, create_date)")
+
+    @api.depends("payload", "original_payload", "event_type_id.redact_pointers")
+    def _compute_payload_display(self):
+        for message in self:
+            pointers = message.event_type_id._redaction_pointers()
+            message.payload_display = redact_json_text(message.payload or "", pointers)
+            message.original_payload_display = (
+                redact_json_text(message.original_payload, pointers)
+                if message.original_payload
+                else False
+            )
+
+    @api.depends("create_date")
+    def _compute_age_days(self):
+        now = fields.Datetime.now()
+        for message in self:
+            created = message.create_date or now
+            message.age_days = (now - created).days
+
+    # ------------------------------------------------------------------
+    # Processing
+    # ------------------------------------------------------------------
+
+    def _channel(self):
+        """queue_job channel of a system's inbound processing."""
+        self.ensure_one()
+        return f"root.mfg_integration.inbound.{self.system_id.code}"
+
+    @api.model
+    def _enqueue_drain(self, system, eta=None):
+        """Make sure a processing job will drain ``system``'s pending messages.
+
+        One pending job per system and start time is enough: ``identity_key`` keeps
+        concurrent requests from piling up jobs.
+        """
+        stamp = int(eta.timestamp()) if eta else 0
+        self.with_delay(
+            channel=f"root.mfg_integration.inbound.{system.code}",
+            eta=eta,
+            identity_key=f"mfg_integration_drain_{system.id}_{stamp}",
+            description=f"Process inbound messages of {system.code}",
+        )._job_drain(system.id)
+
+    def _job_drain(self, system_id):
+        """Job: process the due messages of a system, a batch at a time."""
+        while True:
+            self.flush_model()
+            self.env.cr.execute(
+                SQL(
+                    """
+                    SELECT id FROM mfg_integration_message
+                     WHERE system_id = %s AND direction = 'inbound'
+                       AND state IN ('received', 'queued', 'failed')
+                       AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                     ORDER BY id
+                     LIMIT %s
+                       FOR UPDATE SKIP LOCKED
+                    """,
+                    system_id,
+                    fields.Datetime.now(),
+                    DRAIN_BATCH,
+                )
+            )
+            ids = [row[0] for row in self.env.cr.fetchall()]
+            if not ids:
+                break
+            for message in self.browse(ids):
+                message._process()
+            if len(ids) < DRAIN_BATCH:
+                break
+        self._schedule_next_retry(system_id)
+        return True
+
+    def _schedule_next_retry(self, system_id):
+        self.flush_model()
+        self.env.cr.execute(
+            """
+            SELECT min(next_attempt_at) FROM mfg_integration_message
+             WHERE system_id = %s AND direction = 'inbound' AND state = 'failed'
+            """,
+            [system_id],
+        )
+        eta = self.env.cr.fetchone()[0]
+        if eta:
+            system = self.env["mfg.integration.system"].browse(system_id)
+            self._enqueue_drain(system, eta=eta)
+
+    def _process(self):
+        """Hand one inbound message to its handler and record the outcome."""
+        self.ensure_one()
+        if self.state not in ("received", "queued", "failed"):
+            return  # replayed, discarded or processed meanwhile: nothing to do
+        handler = self.env["mfg.integration.handler"]._get_handler(self.event_code)
+        started = time.monotonic()
+        sudo = self.sudo()
+        try:
+            if handler is None:
+                raise errors.NoHandler(
+                    f"No handler processes '{self.event_code}' events: install the "
+                    "domain module that handles them."
+                )
+            data = json.loads(sudo.payload)
+            with self.env.cr.savepoint():
+                result = handler(self, data)
+        except DatabaseError as exc:
+            if isinstance(exc, CONCURRENCY_ERRORS):
+                raise  # queue_job retries the whole job in a new transaction
+            self.env.invalidate_all()
+            _logger.exception("Database error while processing message %s", self.id)
+            self._record_failure(exc, permanent=True, started=started)
+        except TRANSIENT_EXCEPTIONS as exc:
+            self.env.invalidate_all()
+            self._record_failure(exc, permanent=False, started=started)
+        except PERMANENT_EXCEPTIONS as exc:
+            self.env.invalidate_all()
+            self._record_failure(exc, permanent=True, started=started)
+        else:
+            values = {
+                "state": "done",
+                "attempts": self.attempts + 1,
+                "processed_at": fields.Datetime.now(),
+                "duration_ms": int((time.monotonic() - started) * 1000),
+                "next_attempt_at": False,
+                "error_class": False,
+                "error_message": False,
+                "error_traceback": False,
+            }
+            if isinstance(result, models.BaseModel) and len(result) == 1:
+                values.update(result_model=result._name, result_id=result.id)
+            sudo.write(values)
+
+    @api.model
+    def _error_class(self, exc):
+        if isinstance(exc, errors.IntegrationError):
+            return exc.slug
+        if isinstance(exc, DatabaseError):
+            return f"database.{type(exc).__name__}"
+        if isinstance(exc, (UserError, ValidationError)):
+            return "business-rule"
+        return f"{type(exc).__module__}.{type(exc).__name__}"
+
+    def _record_failure(self, exc, permanent, started):
+        """Write the error on the message: retry later, or make it a dead letter."""
+        self.ensure_one()
+        system = self.system_id
+        attempts = self.attempts + 1
+        exhausted = attempts >= system.retry_max_attempts
+        detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+        values = {
+            "attempts": attempts,
+            "error_class": self._error_class(exc),
+            "error_message": detail[:2000],
+            "error_traceback": "".join(traceback.format_exception(exc))[-20000:],
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        }
+        if permanent or exhausted:
+            values.update(state="dead", next_attempt_at=False)
+            note = self.env._(
+                "Dead letter after %(n)s attempt(s): %(error)s",
+                n=attempts,
+                error=detail[:500],
+            )
+        else:
+            delay = backoff_delay(
+                attempts,
+                base=system.retry_base_seconds,
+                cap=system.retry_max_seconds,
+            )
+            values.update(
+                state="failed",
+                next_attempt_at=fields.Datetime.now() + timedelta(seconds=delay),
+            )
+            note = self.env._(
+                "Attempt %(n)s failed, retrying in %(s)s s: %(error)s",
+                n=attempts,
+                s=int(delay),
+                error=detail[:500],
+            )
+        self.sudo().write(values)
+        self.message_post(body=note)
+        if values["state"] == "dead":
+            system._check_dead_letter_threshold()
+
+    # ------------------------------------------------------------------
+    # Dead-letter actions
+    # ------------------------------------------------------------------
+
+    def action_replay(self):
+        """Process the messages again (dead, failed or discarded ones)."""
+        replayable = self.filtered(lambda m: m.state in ("dead", "failed", "discarded"))
+        if not replayable:
+            raise UserError(
+                self.env._("Only failed, dead or discarded messages can be replayed.")
+            )
+        replayable.sudo().write(
+            {"state": "queued", "next_attempt_at": False, "discard_reason": False}
+        )
+        for message in replayable:
+            message.message_post(
+                body=self.env._(
+                    "Replay requested by %(user)s.", user=self.env.user.name
+                )
+            )
+        for system in replayable.system_id:
+            self._enqueue_drain(system)
+        return True
+
+    def action_discard(self, reason):
+        """Give up on the messages, with a reason kept on each."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise UserError(self.env._("A reason is required to discard a message."))
+        discardable = self.filtered(
+            lambda m: m.state in ("dead", "failed", "received", "queued")
+        )
+        discardable.sudo().write(
+            {"state": "discarded", "discard_reason": reason, "next_attempt_at": False}
+        )
+        for message in discardable:
+            message.message_post(
+                body=self.env._(
+                    "Discarded by %(user)s: %(reason)s",
+                    user=self.env.user.name,
+                    reason=reason,
+                )
+            )
+        return True
+
+    def _edit_payload(self, new_text):
+        """Replace the payload, keeping the original and restoring masked values.
+
+        Values masked by the event type's redaction rules that come back unchanged
+        (still the mask) keep their real value.
+        """
+        self.ensure_one()
+        if self.state not in ("dead", "failed", "discarded"):
+            raise UserError(
+                self.env._("Only failed, dead or discarded messages can be edited.")
+            )
+        try:
+            new_data = json.loads(new_text)
+        except ValueError as exc:
+            raise UserError(
+                self.env._("The payload is not valid JSON: %(error)s", error=str(exc))
+            ) from None
+        sudo = self.sudo()
+        pointers = self.event_type_id._redaction_pointers()
+        new_data = _restore_masked(json.loads(sudo.payload), new_data, pointers)
+        schema = self.event_type_id.current_schema_id
+        if schema:
+            violations = validate(schema.schema_json, new_data, base="/data")
+            if violations:
+                raise UserError(
+                    self.env._(
+                        "The edited payload does not match the schema: %(v)s",
+                        v="; ".join(
+                            f"{v.pointer} {v.message}" for v in violations[:10]
+                        ),
+                    )
+                )
+        values = {
+            "payload": json.dumps(new_data, ensure_ascii=False),
+            "payload_edited": True,
+        }
+        if not sudo.original_payload:
+            values["original_payload"] = sudo.payload
+        sudo.write(values)
+        self.message_post(
+            body=self.env._(
+                "Payload edited by %(user)s; the original is kept.",
+                user=self.env.user.name,
+            )
+        )
+
+    @api.model
+    def _cron_purge(self):
+        """Delete done messages after the retention period, dead ones later."""
+        params = self.env["ir.config_parameter"].sudo()
+        done_days = int(params.get_param("mfg_integration.retention_done_days", 30))
+        dead_days = int(params.get_param("mfg_integration.retention_dead_days", 180))
+        now = fields.Datetime.now()
+        domain = [
+            "|",
+            "&",
+            ("state", "=", "done"),
+            ("create_date", "<", now - timedelta(days=done_days)),
+            "&",
+            ("state", "in", ["dead", "discarded"]),
+            ("create_date", "<", now - timedelta(days=dead_days)),
+        ]
+        Cron = self.env["ir.cron"]
+        while True:
+            batch = self.sudo().search(domain, limit=1000, order="id")
+            if not batch:
+                break
+            remaining = self.sudo().search_count(domain) - len(batch)
+            batch.unlink()
+            if not Cron._commit_progress(len(batch), remaining=remaining):
+                break
+
+
+def _restore_masked(old, new, pointers, mask="***"):
+    """Put back the real value wherever ``new`` still holds the mask of ``old``."""
+    if not pointers:
+        return new
+    masked_old = redact(old, pointers, mask=mask)
+
+    def walk(masked, original, edited):
+        if masked == mask and edited == mask:
+            return original
+        if (
+            isinstance(masked, dict)
+            and isinstance(edited, dict)
+            and isinstance(original, dict)
+        ):
+            return {
+                k: walk(masked.get(k), original.get(k), v) if k in original else v
+                for k, v in edited.items()
+            }
+        if (
+            isinstance(masked, list)
+            and isinstance(edited, list)
+            and isinstance(original, list)
+        ):
+            return [
+                walk(masked[i], original[i], v) if i < len(original) else v
+                for i, v in enumerate(edited)
+            ]
+        return edited
+
+    return walk(masked_old, old, new)
