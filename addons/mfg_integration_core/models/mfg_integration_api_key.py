@@ -145,7 +145,8 @@ class MfgIntegrationApiKey(models.Model):
 
     def write(self, vals):
         changed = set(vals) & set(self._IMMUTABLE_FIELDS)
-        if changed and any(key[f] != vals[f] for key in self for f in changed):
+        current = self.read(list(changed), load=None) if changed else []
+        if any(row[f] != vals[f] for row in current for f in changed):
             raise UserError(
                 self.env._(
                     "An API key cannot be altered: generate a new one and revoke this "

@@ -423,7 +423,9 @@ class MfgIntegrationIngress(models.AbstractModel):
     def openapi_document(self, server_url):
         """``GET /api/mfg/v1/openapi.json``, generated from the catalogue."""
         catalogue = []
-        types = self.env["mfg.integration.event.type"].search([])
+        types = self.env["mfg.integration.event.type"].search(
+            [("schema_ids", "!=", False)]
+        )
         for event_type in types.filtered("current_schema_id"):
             catalogue.append(
                 {

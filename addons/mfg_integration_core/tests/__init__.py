@@ -1,5 +1,6 @@
 from . import test_access
 from . import test_api_key
+from . import test_concurrency
 from . import test_ingress_http
 from . import test_event_type
 from . import test_multicompany

@@ -1,0 +1,123 @@
+import json
+import threading
+import uuid
+
+from psycopg2 import errors as pg_errors
+
+from odoo import api
+from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
+
+from .common import SCHEMA
+
+THREADS = 8
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentIngress(TransactionCase):
+    """Identical events posted at the same time by 8 workers: exactly one message.
+
+    Unlike the other tests, this one needs real, separate transactions: the setup is
+    committed through cursors of its own and removed at the end.
+    """
+
+    def _committed(self, func):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {"tracking_disable": True})
+            return func(env)
+
+    def setUp(self):
+        super().setUp()
+        suffix = uuid.uuid4().hex[:8]
+
+        def setup(env):
+            event_type = env["mfg.integration.event.type"].create(
+                {
+                    "code": f"test.concurrent_{suffix}",
+                    "name": "Concurrency test",
+                    "schema_ids": [
+                        (0, 0, {"version": 1, "schema_json": json.dumps(SCHEMA)})
+                    ],
+                }
+            )
+            system = env["mfg.integration.system"].create(
+                {"name": "Concurrency", "code": f"concurrency_{suffix}"}
+            )
+            key, _token = env["mfg.integration.api.key"].generate(system, "k")
+            return event_type.id, system.id, key.id, system.user_id.id
+
+        self.type_id, self.system_id, self.key_id, self.user_id = self._committed(setup)
+        self.code = f"test.concurrent_{suffix}"
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        def cleanup(env):
+            env.cr.execute(
+                "DELETE FROM mfg_integration_message WHERE system_id = %s",
+                [self.system_id],
+            )
+            env.cr.execute(
+                "DELETE FROM queue_job WHERE channel LIKE %s",
+                [f"root.mfg_integration.inbound.{self.code.split('_')[-1]}%"],
+            )
+            env.cr.execute("DELETE FROM queue_job WHERE user_id = %s", [self.user_id])
+            env["mfg.integration.api.key"].browse(self.key_id).unlink()
+            env["mfg.integration.system"].browse(self.system_id).unlink()
+            env["mfg.integration.event.type"].browse(self.type_id).unlink()
+            user = env["res.users"].with_context(active_test=False).browse(self.user_id)
+            partner = user.partner_id
+            user.unlink()
+            partner.unlink()
+
+        self._committed(cleanup)
+
+    def _post_once(self, body, results, barrier):
+        barrier.wait()
+        for _try in range(5):  # as Odoo's HTTP layer retries concurrency errors
+            try:
+                with self.registry.cursor() as cr:
+                    env = api.Environment(cr, self.user_id, {})
+                    key = env["mfg.integration.api.key"].sudo().browse(self.key_id)
+                    status, answer, _headers = env[
+                        "mfg.integration.ingress"
+                    ].receive_events(
+                        key, "application/json", lambda _limit: body, "c", None
+                    )
+                results.append((status, answer["id"]))
+                return
+            except pg_errors.SerializationFailure:
+                self.retries += 1
+        results.append(("gave up", None))
+
+    def test_eight_identical_posts_make_one_message(self):
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "same-event",
+                "source": "urn:test",
+                "type": self.code,
+                "data": {"order": "WH/MO/1", "quantity": 1},
+            }
+        ).encode()
+        results, barrier = [], threading.Barrier(THREADS)
+        self.retries = 0
+        threads = [
+            threading.Thread(target=self._post_once, args=(body, results, barrier))
+            for _i in range(THREADS)
+        ]
+        # Concurrent inserts of the same event meet serialization failures, which
+        # sql_db logs before they are retried like Odoo's HTTP layer does.
+        with mute_logger("odoo.sql_db"):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        statuses = sorted(status for status, _id in results)
+        self.assertEqual(statuses, [200] * (THREADS - 1) + [202])
+        self.assertEqual(len({msg_id for _status, msg_id in results}), 1)
+        count = self._committed(
+            lambda env: env["mfg.integration.message"].search_count(
+                [("system_id", "=", self.system_id)]
+            )
+        )
+        self.assertEqual(count, 1)
