@@ -1,13 +1,16 @@
-"""Build each addon's README.md from its manifest and its readme/ fragments.
+"""Build each addon's README.md and static/description/index.html from its manifest
+and its readme/ fragments.
 
-    python scripts/gen_addon_readmes.py           # write the README.md files
+    python scripts/gen_addon_readmes.py           # write the files
     python scripts/gen_addon_readmes.py --check   # fail if one is out of date
 
 The fragments (readme/DESCRIPTION.md, CONFIGURE.md, USAGE.md, …) are the source; the
-README.md of an addon is generated and must not be edited by hand.
+README.md and the index.html (shown by Odoo's Apps screen) are generated and must not be
+edited by hand.
 """
 
 import ast
+import html
 import sys
 from pathlib import Path
 
@@ -42,20 +45,36 @@ def render(addon_dir):
     return "\n\n".join(parts) + "\n"
 
 
+def render_html(addon_dir):
+    """The Apps description: the same text, as preformatted Markdown sections."""
+    markdown = render(addon_dir).split("\n", 1)[1]
+    return (
+        "<!-- Generated from readme/*.md by scripts/gen_addon_readmes.py -->\n"
+        '<section class="oe_container">\n'
+        '<pre style="white-space: pre-wrap; font-family: inherit">'
+        f"{html.escape(markdown)}</pre>\n"
+        "</section>\n"
+    )
+
+
 def main(argv):
     check = "--check" in argv
     stale = []
     for addon_dir in sorted((ROOT / "addons").iterdir()):
         if not (addon_dir / "__manifest__.py").exists():
             continue
-        target = addon_dir / "README.md"
-        text = render(addon_dir)
-        if target.exists() and target.read_text() == text:
-            continue
-        if check:
-            stale.append(str(target.relative_to(ROOT)))
-        else:
-            target.write_text(text)
+        outputs = {
+            addon_dir / "README.md": render(addon_dir),
+            addon_dir / "static" / "description" / "index.html": render_html(addon_dir),
+        }
+        for target, text in outputs.items():
+            if target.exists() and target.read_text() == text:
+                continue
+            if check:
+                stale.append(str(target.relative_to(ROOT)))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
     if stale:
         sys.stderr.write(
             "Out of date (run python scripts/gen_addon_readmes.py): "

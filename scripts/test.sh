@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test tier of mfg_integration:
-#   lint          ruff check, ruff format --check, pylint-odoo (.pylintrc-mandatory)
+#   lint          ruff check, ruff format --check, generated addon readmes up to date,
+#                 pylint-odoo (.pylintrc-mandatory)
 #   pure          pytest tests/pure (no Odoo needed)
 #   odoo-install  install the addons, with demo data, in a throwaway database; any
 #                 WARNING/ERROR/CRITICAL line in Odoo's log fails it
@@ -164,6 +165,8 @@ run_lint() {
     "$MFG_PY" -m ruff check . || failed+=("ruff check")
     mfg_info "lint: ruff format --check ."
     "$MFG_PY" -m ruff format --check . || failed+=("ruff format")
+    mfg_info "lint: addon readmes generated from readme/ fragments"
+    "$MFG_PY" scripts/gen_addon_readmes.py --check || failed+=("addon readmes")
     for manifest in addons/*/__manifest__.py; do
         [[ -f $manifest ]] && addons+=("${manifest%/__manifest__.py}")
     done
@@ -193,7 +196,7 @@ run_lint() {
     if [[ ${#failed[@]} -eq 0 ]]; then
         local what="pylint-odoo on ${#addons[@]} addons"
         [[ ${#addons[@]} -eq 0 ]] && what="no addon for pylint-odoo"
-        record lint passed "ruff check, ruff format --check, $what"
+        record lint passed "ruff check, ruff format --check, readmes, $what"
     else
         TOTAL_FAILED=$((TOTAL_FAILED + 1))
         local IFS=,
