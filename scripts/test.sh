@@ -6,6 +6,8 @@
 #   odoo-install  install the addons, with demo data, in a throwaway database; any
 #                 WARNING/ERROR/CRITICAL line in Odoo's log fails it
 #   odoo-tests    pytest-odoo on addons/*/tests against that database (same log rule)
+#   e2e           tests/e2e: a real Odoo server and queue_job runner on that database,
+#                 driven over HTTP (same log rule for the server's log)
 # The Odoo tiers run only when Odoo 19 is importable and PostgreSQL is reachable;
 # otherwise they are skipped with a loud banner.
 #
@@ -239,9 +241,11 @@ run_odoo_tiers() {
         if [[ ${MFG_REQUIRE_ODOO:-0} == 1 ]]; then
             record odoo-install failed "$why (MFG_REQUIRE_ODOO=1)"
             record odoo-tests failed "$why (MFG_REQUIRE_ODOO=1)"
+            record e2e failed "$why (MFG_REQUIRE_ODOO=1)"
         else
             record odoo-install skipped "$why"
             record odoo-tests skipped "$why"
+            record e2e skipped "$why"
         fi
         return
     fi
@@ -312,6 +316,7 @@ EOF
         record odoo-install failed "$note"
         if [[ $rc -ne 0 ]]; then
             record odoo-tests skipped "the addons could not be installed"
+            record e2e skipped "the addons could not be installed"
             return
         fi
     else
@@ -350,6 +355,33 @@ EOF
             TOTAL_FAILED=$((TOTAL_FAILED + 1))
         else
             TIER_NOTES[-1]="${TIER_NOTES[-1]}; and warnings or errors in Odoo's log"
+        fi
+    fi
+    run_e2e "$conf"
+}
+
+# End-to-end tier: a real Odoo server with its queue_job runner on the test database,
+# driven over HTTP by tests/e2e (which starts and stops the server itself).
+run_e2e() {  # run_e2e CONF
+    if ! has_test_files tests/e2e; then
+        record e2e "no tests" "tests/e2e has no test files"
+        return
+    fi
+    local server_log=$MFG_TMP/e2e-server.log e2e_ok=0
+    : >"$server_log"
+    MFG_E2E_CONFIG=$1 MFG_E2E_DB=$TEST_DB MFG_E2E_LOG=$server_log \
+        MFG_E2E_ODOO_CMD="${MFG_ODOO_CMD[*]}" \
+        run_pytest e2e 1 "$MFG_PY" -m pytest -p no:odoo -p no:cacheprovider tests/e2e \
+        && e2e_ok=1
+    mfg_info "e2e: checking the server's log ($server_log)"
+    if mfg_check_log "$server_log"; then
+        mfg_note "e2e: log clean"
+    else
+        keep_log "$TEST_DB-e2e.log" "$server_log"
+        if [[ $e2e_ok == 1 ]]; then
+            TIER_RESULTS[-1]=failed
+            TIER_NOTES[-1]="${TIER_NOTES[-1]}; but warnings or errors in the server's log"
+            TOTAL_FAILED=$((TOTAL_FAILED + 1))
         fi
     fi
 }

@@ -198,7 +198,10 @@ class MfgIntegrationIngress(models.AbstractModel):
                 RETURNING ce_id, id
                 """,
                 SQL(", ").join(rows),
-            )
+            ),
+            # Concurrent identical events end in a serialization failure that Odoo
+            # retries (the retry then sees the first one): not an error to log.
+            log_exceptions=False,
         )
         result = {ce_id: (msg_id, True) for ce_id, msg_id in self.env.cr.fetchall()}
         missing = [e.id for e, _c in accepted if e.id not in result]
