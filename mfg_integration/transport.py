@@ -246,14 +246,18 @@ def _read_excerpt(response, budget):
     :param budget: seconds allowed for reading the body, in total
     :return: the decoded excerpt (at most :data:`MAX_EXCERPT_CHARS` characters)
     """
-    deadline = time.monotonic() + budget
+    if isinstance(budget, tuple):  # requests' (connect, read) form
+        budget = budget[-1]
+    deadline = None if budget is None else time.monotonic() + budget
     chunks = []
     size = 0
     try:
         for chunk in response.iter_content(_READ_CHUNK):
             chunks.append(chunk)
             size += len(chunk)
-            if size >= MAX_READ_BYTES or time.monotonic() > deadline:
+            if size >= MAX_READ_BYTES:
+                break
+            if deadline is not None and time.monotonic() > deadline:
                 break
     except (requests.RequestException, OSError):
         pass  # keep what arrived: the status already tells the outcome

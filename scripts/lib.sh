@@ -262,9 +262,10 @@ mfg_pip() {
     "$MFG_PY" -m pip --disable-pip-version-check "$@"
 }
 
-# mfg_install_requirements: our requirements.txt and this package (editable). With Odoo
-# 19, Odoo's requirements.txt is a constraints file so that no Odoo pin is upgraded;
-# without Odoo, the odoo-addon-* lines are left out (they require odoo==19.0.*).
+# mfg_install_requirements [editable]: our requirements.txt and, with "editable", this
+# package (pip install -e). With Odoo 19, Odoo's requirements.txt is a constraints file
+# so that no Odoo pin is upgraded; without Odoo, the odoo-addon-* lines are left out
+# (they require odoo==19.0.*).
 mfg_install_requirements() {
     mfg_make_tmp
     local -a cons=()
@@ -279,9 +280,11 @@ mfg_install_requirements() {
         grep -vE '^[[:space:]]*odoo-addon-' "$reqs" >"$MFG_TMP/requirements-without-odoo.txt"
         reqs=$MFG_TMP/requirements-without-odoo.txt
     fi
-    mfg_info "pip: requirements.txt${cons[*]:+ (constrained by ${MFG_ODOO_REQS})} and pip install -e ."
+    mfg_info "pip: requirements.txt${cons[*]:+ (constrained by ${MFG_ODOO_REQS})}${1:+ and pip install -e .}"
     mfg_pip install -q -r "$reqs" ${cons[@]+"${cons[@]}"} || return 1
-    mfg_pip install -q -e "$MFG_ROOT" ${cons[@]+"${cons[@]}"} || return 1
+    if [[ ${1:-} == editable ]]; then
+        mfg_pip install -q -e "$MFG_ROOT" ${cons[@]+"${cons[@]}"} || return 1
+    fi
 }
 
 # ---------------------------------------------------------------------------------------

@@ -147,6 +147,9 @@ run_pytest() {
 mfg_pick_python
 mfg_make_tmp
 mfg_info "Python: $MFG_PY ($MFG_PY_FROM)"
+# Every tier, and the Odoo processes they start, import the mfg_integration package of
+# this checkout (not an installed copy that may belong to another checkout).
+export PYTHONPATH="$MFG_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 mfg_probe_odoo
 if [[ ${MFG_SKIP_PIP:-0} == 1 ]]; then
     mfg_info "MFG_SKIP_PIP=1: not installing Python dependencies"

@@ -201,7 +201,7 @@ mfg_info "Odoo 19: $MFG_ODOO_SRC_DIR (Python: $MFG_PY)"
 if [[ ${MFG_SKIP_PIP:-0} == 1 ]]; then
     mfg_info "MFG_SKIP_PIP=1: not installing this suite's requirements"
 else
-    mfg_install_requirements || mfg_die "pip could not install requirements.txt (see its errors above)."
+    mfg_install_requirements editable || mfg_die "pip could not install requirements.txt (see its errors above)."
     mfg_probe_odoo
 fi
 [[ -n $MFG_QUEUE_JOB_PARENT ]] ||

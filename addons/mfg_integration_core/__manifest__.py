@@ -25,6 +25,7 @@
         "views/mfg_integration_endpoint_views.xml",
         "views/mfg_integration_api_key_views.xml",
         "views/mfg_integration_event_type_views.xml",
+        "views/mfg_integration_subscription_views.xml",
         "wizards/mfg_integration_message_wizard_views.xml",
         "views/mfg_integration_message_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",

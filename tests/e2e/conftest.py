@@ -125,6 +125,21 @@ def hub(settings, committed):
         time.sleep(0.3)
     data["base"] = base
     yield data
+
+    # Let the job runner finish the jobs the tests caused before stopping the server,
+    # so that no job is dispatched to a server that is going away.
+    def busy(env):
+        env.cr.execute(
+            "SELECT count(*) FROM queue_job WHERE user_id = %s "
+            "AND state IN ('pending', 'enqueued', 'started') "
+            "AND (eta IS NULL OR eta <= now() AT TIME ZONE 'UTC')",
+            [data["user_id"]],
+        )
+        return env.cr.fetchone()[0]
+
+    deadline = time.monotonic() + 60
+    while committed(busy) and time.monotonic() < deadline:
+        time.sleep(0.3)
     server.terminate()
     try:
         server.wait(30)

@@ -7,3 +7,5 @@ from . import mfg_integration_handler
 from . import mfg_integration_message
 from . import mfg_integration_idempotency
 from . import mfg_integration_ingress
+from . import mfg_integration_subscription
+from . import mfg_integration_delivery

@@ -6,11 +6,17 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from mfg_integration.errors import InvalidSecret
+from mfg_integration.retry import (
+    STANDARD_WEBHOOKS_SCHEDULE,
+    format_schedule,
+    parse_schedule,
+)
 from mfg_integration.webhooks import decode_webhook_secret, generate_webhook_secret
 
 from ..secret_config import get_secret_box
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+DEFAULT_SCHEDULE = format_schedule(STANDARD_WEBHOOKS_SCHEDULE)
 
 
 class MfgIntegrationEndpoint(models.Model):
@@ -79,6 +85,42 @@ class MfgIntegrationEndpoint(models.Model):
         default=15,
         help="Seconds to wait for the receiver's answer.",
     )
+    retry_schedule = fields.Char(
+        default=DEFAULT_SCHEDULE,
+        help="Delays before each delivery attempt (s, m, h, d), the first one usually "
+        "0 (immediately). Each delay gets +/-20% jitter; after the last attempt the "
+        "message is a dead letter.",
+    )
+    delivery_batch_size = fields.Integer(
+        string="Batch Size",
+        default=100,
+        help="Messages one delivery job sends before handing over to the next job.",
+    )
+    breaker_threshold = fields.Integer(
+        string="Open Circuit After",
+        default=5,
+        help="Consecutive failed deliveries that open the circuit breaker (0: never).",
+    )
+    breaker_cooldown = fields.Integer(
+        string="Circuit Cool-down (s)",
+        default=60,
+        help="While the circuit is open no delivery is attempted; after this many "
+        "seconds one probe delivery is let through.",
+    )
+    circuit_state = fields.Selection(
+        [("closed", "Closed"), ("open", "Open"), ("half_open", "Half-open (probing)")],
+        default="closed",
+        required=True,
+        readonly=True,
+        copy=False,
+    )
+    circuit_open_until = fields.Datetime(readonly=True, copy=False)
+    failure_streak = fields.Integer(readonly=True, copy=False)
+    last_success_at = fields.Datetime(readonly=True, copy=False)
+    last_failure_at = fields.Datetime(readonly=True, copy=False)
+    disabled_reason = fields.Char(readonly=True, copy=False)
+    pending_count = fields.Integer(compute="_compute_message_counts")
+    dead_count = fields.Integer(compute="_compute_message_counts")
     max_body_bytes = fields.Integer(
         string="Body Limit (bytes)",
         default=1024 * 1024,
@@ -139,6 +181,12 @@ class MfgIntegrationEndpoint(models.Model):
     _timeout_range = models.Constraint(
         "CHECK(timeout BETWEEN 1 AND 300)", "The timeout must be 1 to 300 seconds."
     )
+    _delivery_positive = models.Constraint(
+        "CHECK(delivery_batch_size > 0 AND breaker_threshold >= 0 "
+        "AND breaker_cooldown > 0)",
+        "Batch size and cool-down must be positive, the breaker threshold not "
+        "negative.",
+    )
     _rotation_positive = models.Constraint(
         "CHECK(secret_rotation_hours >= 0)", "The rotation window cannot be negative."
     )
@@ -157,6 +205,158 @@ class MfgIntegrationEndpoint(models.Model):
                 and sudo.previous_secret_expires_at
                 and sudo.previous_secret_expires_at > now
             )
+
+    def _compute_message_counts(self):
+        Message = self.env["mfg.integration.message"]
+        pending = dict(
+            Message._read_group(
+                [
+                    ("endpoint_id", "in", self.ids),
+                    ("state", "in", ("queued", "failed")),
+                ],
+                ["endpoint_id"],
+                ["__count"],
+            )
+        )
+        dead = dict(
+            Message._read_group(
+                [("endpoint_id", "in", self.ids), ("state", "=", "dead")],
+                ["endpoint_id"],
+                ["__count"],
+            )
+        )
+        for endpoint in self:
+            endpoint.pending_count = pending.get(endpoint, 0)
+            endpoint.dead_count = dead.get(endpoint, 0)
+
+    @api.constrains("retry_schedule")
+    def _check_retry_schedule(self):
+        for endpoint in self:
+            try:
+                parse_schedule(endpoint.retry_schedule or "")
+            except ValueError as exc:
+                raise ValidationError(
+                    self.env._(
+                        "Retry schedule of '%(name)s': %(error)s",
+                        name=endpoint.name,
+                        error=str(exc),
+                    )
+                ) from None
+
+    def _schedule(self):
+        self.ensure_one()
+        return parse_schedule(self.retry_schedule or DEFAULT_SCHEDULE)
+
+    def _channel_name(self):
+        """queue_job channel of this endpoint's deliveries (one per endpoint)."""
+        self.ensure_one()
+        return f"{self.system_id.code}-{self.code}"
+
+    def _ensure_channels(self):
+        """Create the queue_job channel of each outbound endpoint if missing, so that
+        it shows in queue_job's channel list and can be given its own capacity."""
+        parent = self.env.ref(
+            "mfg_integration_core.queue_job_channel_mfg_integration_outbound",
+            raise_if_not_found=False,
+        )
+        if not parent:
+            return
+        Channel = self.env["queue.job.channel"].sudo()
+        for endpoint in self.filtered(lambda e: e.direction == "outbound"):
+            name = endpoint._channel_name()
+            if not Channel.search_count(
+                [("name", "=", name), ("parent_id", "=", parent.id)]
+            ):
+                Channel.create({"name": name, "parent_id": parent.id})
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        endpoints = super().create(vals_list)
+        endpoints._ensure_channels()
+        return endpoints
+
+    def write(self, vals):
+        reactivated = (
+            self.filtered(lambda e: not e.active) if vals.get("active") else []
+        )
+        res = super().write(vals)
+        if {"code", "direction", "system_id"} & set(vals):
+            self._ensure_channels()
+        if reactivated:
+            reactivated.sudo().write({"disabled_reason": False})
+            for endpoint in reactivated.filtered(lambda e: e.direction == "outbound"):
+                self.env["mfg.integration.delivery"]._enqueue(endpoint)
+        return res
+
+    # ------------------------------------------------------------------
+    # Circuit breaker
+    # ------------------------------------------------------------------
+
+    def _circuit_allows(self, now):
+        """Whether a delivery may be attempted now; an open circuit whose cool-down
+        is over turns half-open and lets one probe through."""
+        self.ensure_one()
+        if self.circuit_state == "open":
+            if self.circuit_open_until and self.circuit_open_until > now:
+                return False
+            self.sudo().circuit_state = "half_open"
+        return True
+
+    def _record_delivery_success(self, now):
+        self.ensure_one()
+        values = {"failure_streak": 0, "last_success_at": now}
+        if self.circuit_state != "closed":
+            values.update(circuit_state="closed", circuit_open_until=False)
+            self.message_post(body=self.env._("Circuit closed: delivery succeeded."))
+        self.sudo().write(values)
+
+    def _record_delivery_failure(self, now):
+        self.ensure_one()
+        streak = self.failure_streak + 1
+        values = {"failure_streak": streak, "last_failure_at": now}
+        probe_failed = self.circuit_state == "half_open"
+        if probe_failed or (
+            self.breaker_threshold and streak >= self.breaker_threshold
+        ):
+            until = now + timedelta(seconds=self.breaker_cooldown)
+            values.update(circuit_state="open", circuit_open_until=until)
+            if self.circuit_state == "closed":
+                self.message_post(
+                    body=self.env._(
+                        "Circuit opened after %(n)s consecutive failures; deliveries "
+                        "pause until %(until)s (UTC).",
+                        n=streak,
+                        until=fields.Datetime.to_string(until),
+                    )
+                )
+        self.sudo().write(values)
+
+    def action_reset_circuit(self):
+        """Close the circuit now and deliver what is waiting."""
+        self.sudo().write(
+            {
+                "circuit_state": "closed",
+                "circuit_open_until": False,
+                "failure_streak": 0,
+            }
+        )
+        for endpoint in self.filtered(lambda e: e.direction == "outbound" and e.active):
+            self.env["mfg.integration.delivery"]._enqueue(endpoint)
+
+    def _disable_gone(self, status_code):
+        """The receiver answered 410 Gone: stop delivering and tell the responsible."""
+        self.ensure_one()
+        reason = self.env._("Receiver answered %(code)s Gone", code=status_code)
+        self.sudo().write({"active": False, "disabled_reason": reason})
+        self.message_post(body=self.env._("Endpoint disabled: %(r)s.", r=reason))
+        self.system_id._notify_responsible(
+            self.env._("Endpoint %(name)s disabled", name=self.name),
+            self.env._(
+                "%(reason)s. Its pending messages are kept; re-activate the endpoint "
+                "once the receiver is back.",
+                reason=reason,
+            ),
+        )
 
     @api.constrains("code")
     def _check_code(self):

@@ -1,9 +1,11 @@
 import re
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
+from mfg_integration.cloudevents import new_event
 from mfg_integration.redaction import parse_pointers
+from mfg_integration.schemas import validate
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -156,6 +158,69 @@ class MfgIntegrationEventType(models.Model):
             return ()
         self.ensure_one()
         return parse_pointers(self.redact_pointers or "")
+
+    @api.model
+    def emit(self, code, data, subject=None, record=None):
+        """Emit a canonical event from Odoo, inside the current transaction.
+
+        The data is validated against the event type's current schema, wrapped in a
+        CloudEvent, and one outbound message is written per matching subscription, in
+        the caller's transaction (transactional outbox): a rollback leaves nothing, a
+        commit guarantees delivery attempts.
+
+        :param code: event type code, e.g. ``production_order.released``
+        :param data: the event data (a dict matching the schema)
+        :param subject: optional CloudEvents subject (e.g. the order reference)
+        :param record: optional Odoo record the event is about (subscription filters)
+        :return: the ``mfg.integration.message`` records created
+        :raise UserError: unknown event type, or data not matching the schema (the
+            message lists each failing JSON pointer)
+        """
+        event_type = self.sudo().get_by_code(code)
+        schema = event_type.current_schema_id
+        if not event_type or not schema:
+            raise UserError(
+                self.env._(
+                    "'%(code)s' is not an event type of the catalogue.", code=code
+                )
+            )
+        violations = validate(schema.schema_json, data, base="/data")
+        if violations:
+            raise UserError(
+                self.env._(
+                    "The data of the '%(code)s' event does not match its schema: "
+                    "%(problems)s",
+                    code=code,
+                    problems="; ".join(f"{v.pointer} {v.message}" for v in violations),
+                )
+            )
+        subscriptions = (
+            self.env["mfg.integration.subscription"]
+            .sudo()
+            .search(
+                [
+                    ("event_type_id", "=", event_type.id),
+                    ("endpoint_id.active", "=", True),
+                ]
+            )
+            .filtered(lambda s: s._matches(record))
+        )
+        event = new_event(
+            code,
+            data,
+            source=self._event_source(),
+            subject=subject,
+            dataschema=f"urn:mfg-integration:event:{code}:v{schema.version}",
+        )
+        return self.env["mfg.integration.message"]._create_outbound(
+            event, event_type, schema.version, subscriptions
+        )
+
+    @api.model
+    def _event_source(self):
+        """CloudEvents ``source`` of the events this database emits."""
+        uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid")
+        return f"urn:mfg-integration:odoo:{uuid}"
 
     @api.model
     def get_by_code(self, code):

@@ -15,21 +15,13 @@ from mfg_integration.ratelimit import decide, window_start
 from mfg_integration.schemas import validate
 from mfg_integration.webhooks import verify_webhook
 
+from ..tools import iso_utc, utc_naive
+
 #: media types of POST /events
 SINGLE_TYPES = ("application/cloudevents+json", "application/json")
 BATCH_TYPE = "application/cloudevents-batch+json"
 MAX_BATCH_ITEMS = 1000
 RATE_WINDOW = 60
-
-
-def _to_datetime(value):
-    """RFC 3339 text to a naive UTC datetime (how Odoo stores datetimes)."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
 
 
 class MfgIntegrationIngress(models.AbstractModel):
@@ -178,7 +170,7 @@ class MfgIntegrationIngress(models.AbstractModel):
                 contract[1],
                 event.id,
                 event.source,
-                _to_datetime(event.time),
+                utc_naive(event.time),
                 event.subject,
                 correlation_id,
                 json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
@@ -414,9 +406,9 @@ class MfgIntegrationIngress(models.AbstractModel):
                 "cloudevent_id": message.ce_id,
                 "correlation_id": message.correlation_id,
                 "attempts": message.attempts,
-                "received_at": _iso(message.create_date),
-                "processed_at": _iso(message.processed_at),
-                "next_attempt_at": _iso(message.next_attempt_at),
+                "received_at": iso_utc(message.create_date),
+                "processed_at": iso_utc(message.processed_at),
+                "next_attempt_at": iso_utc(message.next_attempt_at),
                 "error": error,
             },
             {},
@@ -487,10 +479,3 @@ class MfgIntegrationIngress(models.AbstractModel):
     @api.model
     def new_correlation_id(self):
         return str(uuid.uuid4())
-
-
-def _iso(value):
-    """A naive UTC datetime as RFC 3339 text, or None."""
-    if not value:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

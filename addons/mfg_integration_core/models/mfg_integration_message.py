@@ -16,6 +16,8 @@ from mfg_integration.redaction import redact, redact_json_text
 from mfg_integration.retry import backoff_delay
 from mfg_integration.schemas import validate
 
+from ..tools import iso_utc, utc_naive
+
 _logger = logging.getLogger(__name__)
 
 #: how many messages one processing job claims at a time
@@ -119,6 +121,23 @@ class MfgIntegrationMessage(models.Model):
     error_message = fields.Text(readonly=True)
     error_traceback = fields.Text(readonly=True, groups="base.group_system")
     discard_reason = fields.Text(readonly=True)
+    subscription_id = fields.Many2one(
+        "mfg.integration.subscription", readonly=True, ondelete="set null"
+    )
+    ce_dataschema = fields.Char(string="Data Schema", readonly=True)
+    ordering_key = fields.Char(
+        readonly=True,
+        help="Outbound messages sharing an ordering key are delivered in order.",
+    )
+    blocked_by_id = fields.Many2one(
+        "mfg.integration.message",
+        string="Blocked By",
+        readonly=True,
+        help="An earlier message with the same ordering key that is not delivered yet.",
+    )
+    last_attempt_at = fields.Datetime(readonly=True)
+    response_code = fields.Integer(readonly=True)
+    response_excerpt = fields.Text(readonly=True)
     result_model = fields.Char(readonly=True)
     result_id = fields.Many2oneReference(model_field="result_model", readonly=True)
     age_days = fields.Integer(compute="_compute_age_days", string="Age (days)")
@@ -131,6 +150,13 @@ class MfgIntegrationMessage(models.Model):
         "(system_id, next_attempt_at) WHERE state IN ('received', 'queued', 'failed')"
     )
     _state_date_idx = models.Index("(state, create_date)")
+    _outbound_due_idx = models.Index(
+        "(endpoint_id, id) WHERE direction = 'outbound' "
+        "AND state IN ('queued', 'failed')"
+    )
+    _ordering_idx = models.Index(
+        "(endpoint_id, ordering_key, id) WHERE ordering_key IS NOT NULL"
+    )
 
     @api.depends("payload", "original_payload", "event_type_id.redact_pointers")
     def _compute_payload_display(self):
@@ -173,6 +199,80 @@ class MfgIntegrationMessage(models.Model):
             identity_key=f"mfg_integration_drain_{system.id}_{stamp}",
             description=f"Process inbound messages of {system.code}",
         )._job_drain(system.id)
+
+    @api.model
+    def _create_outbound(self, event, event_type, version, subscriptions):
+        """Write one outbound message per subscription (transactional outbox) and make
+        sure each endpoint's delivery job will run once the transaction commits."""
+        if not subscriptions:
+            return self.browse()
+        data_json = json.dumps(event["data"], ensure_ascii=False, separators=(",", ":"))
+        values = []
+        for subscription in subscriptions:
+            endpoint = subscription.endpoint_id
+            values.append(
+                {
+                    "direction": "outbound",
+                    "system_id": endpoint.system_id.id,
+                    "company_id": endpoint.company_id.id,
+                    "endpoint_id": endpoint.id,
+                    "subscription_id": subscription.id,
+                    "event_type_id": event_type.id,
+                    "event_code": event["type"],
+                    "schema_version": version,
+                    "ce_id": event["id"],
+                    "ce_source": event["source"],
+                    "ce_time": utc_naive(event["time"]),
+                    "ce_subject": event.get("subject"),
+                    "ce_dataschema": event.get("dataschema"),
+                    "payload": data_json,
+                    "ordering_key": subscription._ordering_value(event["data"]),
+                    "state": "queued",
+                }
+            )
+        messages = self.sudo().create(values)
+        for endpoint in subscriptions.endpoint_id:
+            self.env["mfg.integration.delivery"]._enqueue(endpoint)
+        return messages.sudo(False)
+
+    def _outbound_event(self):
+        """The CloudEvent delivered for this outbound message (stable across retries:
+        every value comes from the stored message)."""
+        self.ensure_one()
+        sudo = self.sudo()
+        event = {
+            "specversion": "1.0",
+            "id": sudo.ce_id,
+            "source": sudo.ce_source,
+            "type": sudo.event_code,
+            "time": iso_utc(sudo.ce_time),
+            "datacontenttype": "application/json",
+            "data": json.loads(sudo.payload),
+        }
+        if sudo.ce_subject:
+            event["subject"] = sudo.ce_subject
+        if sudo.ce_dataschema:
+            event["dataschema"] = sudo.ce_dataschema
+        return event
+
+    def _ordering_blocker(self):
+        """The earliest undelivered message sharing this one's ordering key, if any."""
+        self.ensure_one()
+        if not self.ordering_key:
+            return self.browse()
+        self.flush_model()
+        self.env.cr.execute(
+            """
+            SELECT id FROM mfg_integration_message
+             WHERE endpoint_id = %s AND direction = 'outbound' AND ordering_key = %s
+               AND id < %s AND state NOT IN ('done', 'discarded')
+             ORDER BY id
+             LIMIT 1
+            """,
+            (self.endpoint_id.id, self.ordering_key, self.id),
+        )
+        row = self.env.cr.fetchone()
+        return self.browse(row[0] if row else [])
 
     def _job_drain(self, system_id):
         """Job: process the due messages of a system, a batch at a time."""
@@ -334,9 +434,18 @@ class MfgIntegrationMessage(models.Model):
                     "Replay requested by %(user)s.", user=self.env.user.name
                 )
             )
-        for system in replayable.system_id:
-            self._enqueue_drain(system)
+        replayable._enqueue_processing()
         return True
+
+    def _enqueue_processing(self):
+        """Make sure jobs will process these messages: per system for inbound ones,
+        per endpoint for outbound ones."""
+        inbound = self.filtered(lambda m: m.direction == "inbound")
+        for system in inbound.system_id:
+            self._enqueue_drain(system)
+        outbound = self - inbound
+        for endpoint in outbound.endpoint_id:
+            self.env["mfg.integration.delivery"]._enqueue(endpoint)
 
     def action_discard(self, reason):
         """Give up on the messages, with a reason kept on each."""
@@ -349,6 +458,8 @@ class MfgIntegrationMessage(models.Model):
         discardable.sudo().write(
             {"state": "discarded", "discard_reason": reason, "next_attempt_at": False}
         )
+        # a discarded outbound message no longer holds its ordered successors
+        discardable.filtered(lambda m: m.ordering_key)._enqueue_processing()
         for message in discardable:
             message.message_post(
                 body=self.env._(

@@ -122,12 +122,25 @@ class MfgIntegrationSystem(models.Model):
 
     def _check_dead_letter_threshold(self):
         """Give the responsible person an activity when dead letters pile up."""
-        activity_type = self.env.ref("mail.mail_activity_data_todo")
-        summary = self._dead_letter_summary()
         for system in self.sudo():
             threshold = system.dead_letter_threshold
             if not threshold or system.dead_letter_count < threshold:
                 continue
+            system._notify_responsible(
+                self.env._("Dead letters to review"),
+                self.env._(
+                    "%(count)s messages of %(system)s are dead letters. Review them "
+                    "under Integration > Dead Letters, then replay or discard them.",
+                    count=system.dead_letter_count,
+                    system=system.name,
+                ),
+            )
+
+    def _notify_responsible(self, summary, note):
+        """Schedule a to-do for the system's responsible person, once: no new activity
+        while one with the same summary is still open."""
+        activity_type = self.env.ref("mail.mail_activity_data_todo")
+        for system in self.sudo():
             if system.activity_ids.filtered(
                 lambda a: a.activity_type_id == activity_type and a.summary == summary
             ):
@@ -135,17 +148,9 @@ class MfgIntegrationSystem(models.Model):
             system.activity_schedule(
                 activity_type_id=activity_type.id,
                 summary=summary,
-                note=self.env._(
-                    "%(count)s messages of %(system)s are dead letters. Review them "
-                    "under Integration > Dead Letters, then replay or discard them.",
-                    count=system.dead_letter_count,
-                    system=system.name,
-                ),
+                note=note,
                 user_id=(system.responsible_id or self.env.ref("base.user_admin")).id,
             )
-
-    def _dead_letter_summary(self):
-        return self.env._("Dead letters to review")
 
     def action_view_dead_letters(self):
         self.ensure_one()

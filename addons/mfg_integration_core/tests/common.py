@@ -1,4 +1,5 @@
 import json
+import logging
 from contextlib import contextmanager
 from unittest.mock import patch
 
@@ -79,6 +80,26 @@ class CatalogueMixin:
                 broken = dict(schema["examples"][0])
                 broken.pop(schema["required"][0])
                 self.assertTrue(validate(schema, broken))
+
+
+@contextmanager
+def capture_logs():
+    """Collect every log message emitted (at any level) inside the block."""
+    lines = []
+
+    class Collector(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    root = logging.getLogger()
+    collector, level = Collector(logging.DEBUG), root.level
+    root.addHandler(collector)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(collector)
+        root.setLevel(level)
 
 
 @contextmanager

@@ -1,5 +1,4 @@
 import json
-import logging
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -14,7 +13,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration import errors
 
-from .common import MfgIntegrationCase, event_handler
+from .common import MfgIntegrationCase, capture_logs, event_handler
 
 CODE = "test.order_started"
 
@@ -304,20 +303,8 @@ class TestProcessing(MfgIntegrationCase):
         def handle(handler, message, data):
             raise errors.BusinessRuleError("refused")
 
-        capture = []
-
-        class Handler(logging.Handler):
-            def emit(self, record):
-                capture.append(record.getMessage())
-
-        root = logging.getLogger()
-        handler_obj = Handler(logging.DEBUG)
-        root.addHandler(handler_obj)
-        try:
-            with event_handler(self.env, CODE, handle):
-                self.drain()
-        finally:
-            root.removeHandler(handler_obj)
+        with capture_logs() as capture, event_handler(self.env, CODE, handle):
+            self.drain()
         self.assertNotIn("SECRET-ORDER-77", "\n".join(capture))
         self.assertNotIn(
             "SECRET-ORDER-77", " ".join(message.message_ids.mapped("body"))

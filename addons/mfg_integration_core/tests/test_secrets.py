@@ -1,4 +1,3 @@
-import logging
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -9,16 +8,7 @@ from odoo.tests import tagged
 
 from mfg_integration.webhooks import generate_webhook_secret
 
-from .common import MfgIntegrationCase
-
-
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
+from .common import MfgIntegrationCase, capture_logs
 
 
 @tagged("post_install", "-at_install")
@@ -143,19 +133,11 @@ class TestSecrets(MfgIntegrationCase):
 
     def test_secrets_never_reach_logs_or_chatter(self):
         secret = generate_webhook_secret()
-        capture = _Capture()
-        root = logging.getLogger()
-        old_level = root.level
-        root.addHandler(capture)
-        root.setLevel(logging.DEBUG)
-        try:
+        with capture_logs() as lines:
             endpoint = self._endpoint(signing_secret=secret, credential="tok-LEAK-42")
             endpoint.signing_secret = generate_webhook_secret()
             self.env.flush_all()
-        finally:
-            root.removeHandler(capture)
-            root.setLevel(old_level)
-        logged = "\n".join(capture.lines)
+        logged = "\n".join(lines)
         self.assertNotIn(secret[6:], logged)
         self.assertNotIn("LEAK-42", logged)
         chatter = " ".join(endpoint.message_ids.mapped("body"))

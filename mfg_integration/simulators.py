@@ -1,4 +1,5 @@
-"""A scriptable HTTP server on 127.0.0.1 for the transport, client and CLI tests.
+"""System simulators: a scriptable HTTP server on 127.0.0.1 standing in for a
+receiver (an MES, a CMMS…) or for the hub, for tests of senders and receivers.
 
 A :class:`StubServer` answers each request with the next scripted
 :class:`Answer` (status, headers, body, delay before answering), or with
@@ -126,9 +127,10 @@ class StubServer:
     """
 
     def __init__(self, default=None):
-        self.default = default or Answer(
+        self._initial_default = default or Answer(
             200, {"Content-Type": "application/json"}, b"{}"
         )
+        self.default = self._initial_default
         self._answers = deque()
         self._log = []
         self._lock = threading.Lock()
@@ -147,7 +149,7 @@ class StubServer:
         self._server.stub = self
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"stub-server-{self.port}",
             daemon=True,
         )
@@ -230,6 +232,14 @@ class StubServer:
     def _record(self, received):
         with self._lock:
             self._log.append(received)
+
+    def reset(self):
+        """Forget the received requests and the unused script; restore the default
+        answer given at creation (for a server shared by several tests)."""
+        with self._lock:
+            self._log.clear()
+            self._answers.clear()
+            self.default = self._initial_default
 
     @property
     def requests(self):

@@ -1,0 +1,316 @@
+import json
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from requests import Session
+from standardwebhooks.webhooks import Webhook
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+from odoo.tests.common import HOST
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from mfg_integration.simulators import Answer, StubServer, closed_port_url
+from mfg_integration.webhooks import generate_webhook_secret
+
+from .common import MfgIntegrationCase, capture_logs
+
+_real_send = Session.send
+CODE = "test.order_released"
+
+
+@tagged("post_install", "-at_install")
+class TestOutbound(MfgIntegrationCase):
+    """Delivery to real HTTP receivers on 127.0.0.1 (a stub server in a thread)."""
+
+    @classmethod
+    def _request_handler(cls, s, r, /, **kw):
+        # Odoo's test harness raises timeouts under 10 s to 10 s; the timeout tests
+        # need the endpoint's own timeout. Only loopback is reachable either way.
+        if urlsplit(r.url).hostname != HOST:
+            return super()._request_handler(s, r, **kw)
+        return _real_send(s, r, **kw)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.outbound_type = cls._create_event_type(CODE)
+        cls.outbound_type.direction = "outbound"
+        cls.server = StubServer()
+        cls.server.start()
+        cls.addClassCleanup(cls.server.stop)
+        cls.secret = generate_webhook_secret()
+        cls.endpoint = cls.env["mfg.integration.endpoint"].create(
+            {
+                "name": "MES orders",
+                "code": "mes-orders",
+                "system_id": cls.system.id,
+                "direction": "outbound",
+                "url": cls.server.url("/odoo/events?token=abc"),
+                "signing_secret": cls.secret,
+                "timeout": 2,
+                "breaker_threshold": 3,
+                "breaker_cooldown": 30,
+            }
+        )
+        cls.subscription = cls.env["mfg.integration.subscription"].create(
+            {"event_type_id": cls.outbound_type.id, "endpoint_id": cls.endpoint.id}
+        )
+        cls.Types = cls.env["mfg.integration.event.type"]
+        cls.Delivery = cls.env["mfg.integration.delivery"]
+
+    def setUp(self):
+        super().setUp()
+        self.server.reset()
+
+    def emit(self, order="WH/MO/00042", **kw):
+        return self.Types.emit(CODE, {"order": order, "quantity": 2}, **kw)
+
+    def deliver(self):
+        """Run the endpoint's delivery job once, as if every retry were due."""
+        self.env["mfg.integration.message"].search(
+            [("endpoint_id", "=", self.endpoint.id), ("state", "=", "failed")]
+        ).sudo().write(
+            {"next_attempt_at": fields.Datetime.now() - timedelta(seconds=1)}
+        )
+        self.endpoint.sudo().circuit_open_until = False
+        return self.Delivery._job_deliver(self.endpoint.id)
+
+    # -- emitting ---------------------------------------------------------------
+
+    def test_emit_writes_one_message_per_subscription_in_the_transaction(self):
+        second = self.env["mfg.integration.endpoint"].create(
+            {
+                "name": "QMS",
+                "code": "qms-orders",
+                "system_id": self.system.id,
+                "direction": "outbound",
+                "url": self.server.url("/qms"),
+            }
+        )
+        self.env["mfg.integration.subscription"].create(
+            {"event_type_id": self.outbound_type.id, "endpoint_id": second.id}
+        )
+        with trap_jobs() as trap:
+            messages = self.emit(subject="WH/MO/00042")
+            trap.assert_jobs_count(2)
+        self.assertEqual(len(messages), 2)
+        self.assertEqual(set(messages.mapped("state")), {"queued"})
+        self.assertEqual(len(set(messages.mapped("ce_id"))), 1)
+        event = messages[0]._outbound_event()
+        self.assertEqual(event["type"], CODE)
+        self.assertEqual(event["subject"], "WH/MO/00042")
+        self.assertTrue(event["source"].startswith("urn:mfg-integration:odoo:"))
+        self.assertEqual(event["dataschema"], f"urn:mfg-integration:event:{CODE}:v1")
+
+    def test_rolled_back_emit_leaves_nothing(self):
+        Message = self.env["mfg.integration.message"]
+        before = Message.search_count([])
+        jobs_before = self.env["queue.job"].search_count([])
+        try:
+            with self.env.cr.savepoint():
+                self.emit()
+                raise RuntimeError("business transaction fails")
+        except RuntimeError:
+            pass
+        self.env.invalidate_all()
+        self.assertEqual(Message.search_count([]), before)
+        self.assertEqual(self.env["queue.job"].search_count([]), jobs_before)
+        self.assertFalse(self.server.requests)
+
+    def test_emit_validates_the_data(self):
+        with self.assertRaisesRegex(UserError, "/data/quantity"):
+            self.Types.emit(CODE, {"order": "WH/MO/1", "quantity": 0})
+        with self.assertRaisesRegex(UserError, "not an event type"):
+            self.Types.emit("test.unknown", {})
+
+    def test_record_filter(self):
+        self.subscription.write(
+            {"filter_model": "res.partner", "filter_domain": "[('name', '=', 'ACME')]"}
+        )
+        acme = self.env["res.partner"].create({"name": "ACME"})
+        other = self.env["res.partner"].create({"name": "Other"})
+        self.assertEqual(len(self.emit(record=acme)), 1)
+        self.assertFalse(self.emit(record=other))
+        self.assertFalse(self.emit())
+
+    # -- delivering -------------------------------------------------------------
+
+    def test_delivery_is_signed_per_standard_webhooks(self):
+        message = self.emit()
+        self.deliver()
+        self.assertEqual(message.state, "done")
+        (received,) = self.server.requests
+        headers = {k.lower(): v for k, v in received.headers.items()}
+        self.assertEqual(headers["webhook-id"], message.ce_id)
+        payload = Webhook(self.secret).verify(received.body, headers)
+        self.assertEqual(payload["data"], {"order": "WH/MO/00042", "quantity": 2})
+        self.assertEqual(received.path, "/odoo/events?token=abc")
+        self.assertEqual(message.response_code, 200)
+        self.assertTrue(self.endpoint.last_success_at)
+
+    def test_rotation_signs_with_both_secrets(self):
+        old = self.secret
+        action = self.endpoint.action_rotate_signing_secret()
+        new = action["context"]["default_secret"]
+        self.emit()
+        self.deliver()
+        received = self.server.requests[0]
+        headers = {k.lower(): v for k, v in received.headers.items()}
+        self.assertEqual(len(headers["webhook-signature"].split()), 2)
+        for secret in (old, new):
+            Webhook(secret).verify(received.body, headers)
+
+    def test_failures_retry_on_the_schedule_with_a_stable_webhook_id(self):
+        self.endpoint.breaker_threshold = 0
+        self.server.script(Answer(500), Answer(502), Answer(200))
+        message = self.emit()
+        delays = []
+        for _attempt in range(3):
+            before = fields.Datetime.now()
+            self.deliver()
+            if message.state == "failed":
+                delays.append((message.next_attempt_at - before).total_seconds())
+        self.assertEqual(message.state, "done")
+        self.assertEqual(message.attempts, 3)
+        ids = {r.headers["webhook-id"] for r in self.server.requests}
+        stamps = [int(r.headers["webhook-timestamp"]) for r in self.server.requests]
+        self.assertEqual(len(ids), 1, "webhook-id is stable across retries")
+        self.assertEqual(len(stamps), 3)
+        # 5 s then 5 min, each within +/-20 % jitter (stored to the second)
+        self.assertGreaterEqual(delays[0], 5 * 0.8 - 1)
+        self.assertLessEqual(delays[0], 5 * 1.2 + 1)
+        self.assertGreaterEqual(delays[1], 300 * 0.8 - 1)
+        self.assertLessEqual(delays[1], 300 * 1.2 + 1)
+
+    def test_exhausted_schedule_makes_a_dead_letter_and_an_activity(self):
+        self.endpoint.write({"retry_schedule": "0, 1s", "breaker_threshold": 0})
+        self.server.default = Answer(500)
+        message = self.emit()
+        self.deliver()
+        self.deliver()
+        self.assertEqual(message.state, "dead")
+        self.assertEqual(message.error_class, "http.500")
+        self.assertIn(
+            "Undelivered messages on MES orders",
+            self.system.activity_ids.mapped("summary"),
+        )
+
+    def test_gone_disables_the_endpoint(self):
+        self.server.script(Answer(410))
+        first = self.emit()
+        second = self.emit(order="WH/MO/00043")
+        self.deliver()
+        self.assertFalse(self.endpoint.active)
+        self.assertIn("410", self.endpoint.disabled_reason)
+        self.assertEqual(len(self.server.requests), 1, "nothing after the 410")
+        self.assertEqual(first.state, "failed")
+        self.assertEqual(second.state, "queued", "kept for when it comes back")
+        self.assertIn(
+            "Endpoint MES orders disabled", self.system.activity_ids.mapped("summary")
+        )
+        self.assertEqual(self.deliver(), "endpoint inactive")
+        with trap_jobs() as trap:
+            self.endpoint.active = True
+            trap.assert_jobs_count(1)
+
+    def test_retry_after_is_honoured(self):
+        self.server.script(Answer(429, {"Retry-After": "120"}))
+        message = self.emit()
+        before = fields.Datetime.now()
+        self.deliver()
+        self.assertEqual(message.state, "failed")
+        self.assertGreaterEqual((message.next_attempt_at - before).total_seconds(), 119)
+
+    def test_timeout_and_closed_port_are_retried(self):
+        self.server.script(Answer(200, delay=4))
+        message = self.emit()
+        self.deliver()
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(message.error_class, "timeout")
+        self.endpoint.url = closed_port_url("/gone")
+        self.deliver()
+        self.assertEqual(message.error_class, "connection")
+        self.assertEqual(message.attempts, 2)
+
+    def test_redirects_are_failures(self):
+        self.server.script(Answer(301, {"Location": self.server.url("/elsewhere")}))
+        message = self.emit()
+        self.deliver()
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(len(self.server.requests), 1)
+
+    def test_circuit_breaker_opens_probes_and_closes(self):
+        self.server.default = Answer(500)
+        messages = [self.emit(order=f"WH/MO/{i}") for i in range(5)]
+        self.endpoint.delivery_batch_size = 10
+        result = self.Delivery._job_deliver(self.endpoint.id)
+        self.assertEqual(result, "circuit opened")
+        self.assertEqual(self.endpoint.circuit_state, "open")
+        self.assertEqual(self.endpoint.failure_streak, 3)
+        self.assertEqual(len(self.server.requests), 3, "stops calling once open")
+        # while open, a job calls nothing and reschedules itself
+        with trap_jobs() as trap:
+            self.assertEqual(
+                self.Delivery._job_deliver(self.endpoint.id), "circuit open"
+            )
+            trap.assert_jobs_count(1)
+        self.assertEqual(len(self.server.requests), 3)
+        self.assertEqual(messages[3].state, "queued", "rescheduled, not failed")
+        # after the cool-down one probe goes through: it fails, the circuit re-opens
+        self.endpoint.sudo().circuit_open_until = fields.Datetime.now()
+        self.Delivery._job_deliver(self.endpoint.id)
+        self.assertEqual(self.endpoint.circuit_state, "open")
+        self.assertEqual(len(self.server.requests), 4)
+        # the receiver recovers: the probe succeeds and the circuit closes
+        self.server.default = Answer(200)
+        self.deliver()
+        self.assertEqual(self.endpoint.circuit_state, "closed")
+        self.assertEqual(self.endpoint.failure_streak, 0)
+
+    def test_ordering_key_holds_successors_of_a_dead_message(self):
+        self.subscription.ordering_key = "order"
+        self.endpoint.write({"retry_schedule": "0", "breaker_threshold": 0})
+        self.server.script(Answer(500))
+        first = self.emit(order="A")
+        second = self.emit(order="A")
+        other = self.emit(order="B")
+        self.deliver()
+        self.assertEqual(first.state, "dead")
+        self.assertEqual(second.state, "queued")
+        self.assertEqual(second.blocked_by_id, first)
+        self.assertEqual(other.state, "done", "other keys are not held")
+        self.deliver()
+        self.assertEqual(second.state, "queued", "still held by the dead message")
+        first.action_discard("Order A was cancelled in the MES")
+        self.deliver()
+        self.assertEqual(second.state, "done")
+        self.assertFalse(second.blocked_by_id)
+        bodies = [json.loads(r.body)["data"]["order"] for r in self.server.requests]
+        self.assertEqual(bodies, ["A", "B", "A"])
+
+    def test_batched_draining_delivers_each_message_once(self):
+        self.endpoint.delivery_batch_size = 4
+        messages = [self.emit(order=f"WH/MO/{i}") for i in range(10)]
+        with trap_jobs() as trap:
+            self.Delivery._job_deliver(self.endpoint.id)
+            trap.assert_jobs_count(1)  # a full batch hands over to a new job
+        self.Delivery._job_deliver(self.endpoint.id)
+        self.Delivery._job_deliver(self.endpoint.id)
+        self.assertEqual({m.state for m in messages}, {"done"})
+        ids = [json.loads(r.body)["id"] for r in self.server.requests]
+        self.assertEqual(len(ids), 10)
+        self.assertEqual(len(set(ids)), 10)
+
+    def test_secrets_never_logged(self):
+        self.endpoint.write({"auth_kind": "bearer", "credential": "tok-OUT-SECRET"})
+        with capture_logs() as lines:
+            self.emit()
+            self.deliver()
+        text = "\n".join(lines)
+        self.assertNotIn(self.secret[6:], text)
+        self.assertNotIn("tok-OUT-SECRET", text)
+        received = self.server.requests[0]
+        self.assertEqual(received.headers["Authorization"], "Bearer tok-OUT-SECRET")
