@@ -152,7 +152,12 @@ def hub(settings, committed):
             [data["system_id"]],
         )
         env.cr.execute("DELETE FROM queue_job WHERE user_id = %s", [data["user_id"]])
-        env["mfg.integration.endpoint"].browse(data["endpoint_id"]).unlink()
+        endpoints = env["mfg.integration.endpoint"].with_context(active_test=False)
+        endpoints = endpoints.search([("system_id", "=", data["system_id"])])
+        env["mfg.integration.subscription"].with_context(active_test=False).search(
+            [("endpoint_id", "in", endpoints.ids)]
+        ).unlink()
+        endpoints.unlink()
         env["mfg.integration.api.key"].search(
             [("system_id", "=", data["system_id"])]
         ).unlink()

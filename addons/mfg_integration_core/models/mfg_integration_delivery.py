@@ -93,16 +93,35 @@ class MfgIntegrationDelivery(models.AbstractModel):
         """Send one message and record the attempt; return the transport outcome."""
         now = fields.Datetime.now()
         event = message._outbound_event()
-        body, headers = build_request(
-            event,
-            secrets,
-            endpoint.auth_kind,
-            credential,
-            endpoint.auth_header_name,
-            msg_id=message.ce_id,
-        )
-        result = deliver(endpoint.url, body, headers, endpoint.timeout, session=session)
         attempts = message.attempts + 1
+        try:
+            body, headers = build_request(
+                event,
+                secrets,
+                endpoint.auth_kind,
+                credential,
+                endpoint.auth_header_name,
+                msg_id=message.ce_id,
+            )
+        except ValueError as exc:
+            # No signing secret, or an unusable credential: nothing can be sent until
+            # an administrator fixes the endpoint; replaying the message then works.
+            message.write(
+                {
+                    "attempts": attempts,
+                    "last_attempt_at": now,
+                    "state": "dead",
+                    "next_attempt_at": False,
+                    "error_class": "configuration-error",
+                    "error_message": str(exc),
+                }
+            )
+            endpoint.system_id._notify_responsible(
+                self.env._("Endpoint %(name)s is misconfigured", name=endpoint.name),
+                str(exc),
+            )
+            return "configuration-error"
+        result = deliver(endpoint.url, body, headers, endpoint.timeout, session=session)
         values = {
             "attempts": attempts,
             "last_attempt_at": now,

@@ -314,3 +314,24 @@ class TestOutbound(MfgIntegrationCase):
         self.assertNotIn("tok-OUT-SECRET", text)
         received = self.server.requests[0]
         self.assertEqual(received.headers["Authorization"], "Bearer tok-OUT-SECRET")
+
+    def test_misconfigured_endpoint_makes_dead_letters_that_replay_once_fixed(self):
+        endpoint = self.env["mfg.integration.endpoint"].create(
+            {
+                "name": "Unsigned",
+                "code": "unsigned",
+                "system_id": self.system.id,
+                "direction": "outbound",
+                "url": self.server.url("/unsigned"),
+            }
+        )
+        self.subscription.endpoint_id = endpoint
+        message = self.emit()
+        self.Delivery._job_deliver(endpoint.id)
+        self.assertEqual(message.state, "dead")
+        self.assertEqual(message.error_class, "configuration-error")
+        self.assertFalse(self.server.requests)
+        endpoint.signing_secret = generate_webhook_secret()
+        message.action_replay()
+        self.Delivery._job_deliver(endpoint.id)
+        self.assertEqual(message.state, "done")
