@@ -8,11 +8,12 @@
     "author": "mfg_integration contributors",
     "license": "LGPL-3",
     "development_status": "Alpha",
-    "depends": ["mail", "queue_job"],
+    "depends": ["mail", "queue_job", "uom"],
     "external_dependencies": {
         "python": [
             "mfg-integration",
             "cryptography",
+            "jmespath",
             "jsonschema",
             "rfc3339-validator",
         ]
@@ -26,6 +27,8 @@
         "views/mfg_integration_api_key_views.xml",
         "views/mfg_integration_event_type_views.xml",
         "views/mfg_integration_subscription_views.xml",
+        "wizards/mfg_integration_mapping_wizard_views.xml",
+        "views/mfg_integration_mapping_views.xml",
         "wizards/mfg_integration_message_wizard_views.xml",
         "views/mfg_integration_message_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",

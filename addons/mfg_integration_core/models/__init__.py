@@ -9,3 +9,9 @@ from . import mfg_integration_idempotency
 from . import mfg_integration_ingress
 from . import mfg_integration_subscription
 from . import mfg_integration_delivery
+from . import mfg_integration_xref
+from . import mfg_integration_mapping
+from . import mfg_integration_mapping_part
+from . import mfg_integration_mapping_line
+from . import mfg_integration_mapping_transform
+from . import mfg_integration_mapping_value

@@ -5,6 +5,7 @@ import requests
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
 from mfg_integration.transport import GONE, SUCCESS, build_request, deliver
 
@@ -92,8 +93,24 @@ class MfgIntegrationDelivery(models.AbstractModel):
     def _deliver_one(self, message, endpoint, session, secrets, credential, schedule):
         """Send one message and record the attempt; return the transport outcome."""
         now = fields.Datetime.now()
-        event = message._outbound_event()
         attempts = message.attempts + 1
+        try:
+            event = message._outbound_event()
+        except MappingError as exc:
+            message.write(
+                {
+                    "attempts": attempts,
+                    "last_attempt_at": now,
+                    "state": "dead",
+                    "next_attempt_at": False,
+                    "error_class": exc.slug,
+                    "error_message": exc.detail,
+                }
+            )
+            message.message_post(
+                body=self.env._("Dead letter: %(error)s", error=exc.detail)
+            )
+            return exc.slug
         try:
             body, headers = build_request(
                 event,

@@ -109,8 +109,12 @@ class MfgIntegrationIngress(models.AbstractModel):
         )
 
     @api.model
-    def _check_event(self, event, base, key=None):
+    def _check_event(self, event, base, system, key=None, endpoint=None):
         """Check one parsed CloudEvent against the catalogue and the key's scopes.
+
+        The data is validated against the schema here, unless an inbound mapping
+        translates the system's own format: then the mapped data is validated when
+        the message is processed.
 
         :return: the contract tuple of :meth:`_contract`
         """
@@ -128,6 +132,11 @@ class MfgIntegrationIngress(models.AbstractModel):
             )
         if key is not None:
             key._check_scope(event.type)
+        mapped = self.env["mfg.integration.mapping"]._inbound_mapping_id(
+            system.id, endpoint.id if endpoint else None, contract[0]
+        )
+        if mapped:
+            return contract
         violations = validate(contract[2], event.data, base=f"{base}/data")
         if violations:
             raise errors.ValidationFailed(
@@ -237,7 +246,7 @@ class MfgIntegrationIngress(models.AbstractModel):
                 f"or {BATCH_TYPE} (a batch)."
             )
         event = parse_event(decode_json(read_body(self._body_limit(batch=False))))
-        contract = self._check_event(event, "", key=key)
+        contract = self._check_event(event, "", key.system_id, key=key)
         msg_id, is_new = self._persist(
             key.system_id, [(event, contract)], correlation_id, key=key
         )[event.id]
@@ -276,7 +285,7 @@ class MfgIntegrationIngress(models.AbstractModel):
                         "duplicate_of_index": first_index[event.id],
                     }
                     continue
-                contract = self._check_event(event, base, key=key)
+                contract = self._check_event(event, base, system, key=key)
             except errors.IntegrationError as exc:
                 results[index] = {
                     "index": index,
@@ -350,7 +359,7 @@ class MfgIntegrationIngress(models.AbstractModel):
         if payload.get("timestamp") is not None:
             envelope["time"] = payload["timestamp"]
         event = parse_event(envelope)
-        contract = self._check_event(event, "")
+        contract = self._check_event(event, "", endpoint.system_id, endpoint=endpoint)
         as_system = self.with_user(endpoint.system_id.user_id)
         msg, is_new = as_system._persist(
             endpoint.system_id, [(event, contract)], correlation_id, endpoint=endpoint

@@ -33,6 +33,7 @@ CONCURRENCY_ERRORS = (
 #: exceptions a handler raises for a message that cannot succeed as it is
 PERMANENT_EXCEPTIONS = (
     errors.PermanentError,
+    errors.ValidationFailed,
     UserError,
     ValidationError,
     ValueError,
@@ -253,6 +254,9 @@ class MfgIntegrationMessage(models.Model):
             event["subject"] = sudo.ce_subject
         if sudo.ce_dataschema:
             event["dataschema"] = sudo.ce_dataschema
+        mapping = sudo.subscription_id.mapping_id
+        if mapping:
+            event["data"] = mapping.apply(event["data"], system=sudo.system_id)
         return event
 
     def _ordering_blocker(self):
@@ -332,7 +336,7 @@ class MfgIntegrationMessage(models.Model):
                     f"No handler processes '{self.event_code}' events: install the "
                     "domain module that handles them."
                 )
-            data = json.loads(sudo.payload)
+            data = self._canonical_data(json.loads(sudo.payload))
             with self.env.cr.savepoint():
                 result = handler(self, data)
         except DatabaseError as exc:
@@ -361,6 +365,32 @@ class MfgIntegrationMessage(models.Model):
             if isinstance(result, models.BaseModel) and len(result) == 1:
                 values.update(result_model=result._name, result_id=result.id)
             sudo.write(values)
+
+    def _canonical_data(self, data):
+        """Apply the inbound mapping of the message's system (or endpoint), if any,
+        and check the result against the event type's schema.
+
+        :raise MappingError: naming the failing mapping line
+        :raise ValidationFailed: when the mapped data does not match the schema
+        """
+        self.ensure_one()
+        Mapping = self.env["mfg.integration.mapping"]
+        mapping_id = Mapping._inbound_mapping_id(
+            self.system_id.id, self.endpoint_id.id or None, self.event_type_id.id
+        )
+        if not mapping_id:
+            return data
+        mapping = Mapping.sudo().browse(mapping_id)
+        data = mapping.apply(data, system=self.system_id)
+        schema = self.event_type_id.current_schema_id
+        violations = validate(schema.schema_json, data, base="/data") if schema else []
+        if violations:
+            raise errors.ValidationFailed(
+                f"The data mapped by '{mapping.name}' does not match the schema: "
+                + "; ".join(f"{v.pointer} {v.message}" for v in violations[:10]),
+                errors=[v.as_dict() for v in violations],
+            )
+        return data
 
     @api.model
     def _error_class(self, exc):

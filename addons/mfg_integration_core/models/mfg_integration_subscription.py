@@ -45,6 +45,12 @@ class MfgIntegrationSubscription(models.Model):
         default="[]",
         help="Only events about records matching this domain are sent.",
     )
+    mapping_id = fields.Many2one(
+        "mfg.integration.mapping",
+        domain="[('direction', '=', 'outbound'), "
+        "('event_type_id', '=', event_type_id)]",
+        help="Turns the canonical data into the receiver's own format before signing.",
+    )
     ordering_key = fields.Char(
         help="JMESPath expression over the event data whose value groups events "
         "that must be delivered in order (e.g. production_order.reference). Empty: "
@@ -70,6 +76,21 @@ class MfgIntegrationSubscription(models.Model):
             if subscription.endpoint_id.direction != "outbound":
                 raise ValidationError(
                     self.env._("Subscriptions deliver to outbound endpoints only.")
+                )
+
+    @api.constrains("mapping_id", "event_type_id")
+    def _check_mapping(self):
+        for subscription in self.filtered("mapping_id"):
+            mapping = subscription.mapping_id
+            if (
+                mapping.direction != "outbound"
+                or mapping.event_type_id != subscription.event_type_id
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The mapping of a subscription must be an outbound mapping of "
+                        "the same event type."
+                    )
                 )
 
     @api.constrains("ordering_key")

@@ -3,6 +3,7 @@ from . import test_api_key
 from . import test_concurrency
 from . import test_ingress_http
 from . import test_event_type
+from . import test_mapping
 from . import test_multicompany
 from . import test_outbound
 from . import test_processing
