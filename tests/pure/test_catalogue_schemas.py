@@ -442,6 +442,7 @@ def test_demo_systems_are_well_formed():
         assert set(records) <= {
             "mfg.integration.system",
             "mfg.integration.endpoint",
+            "mfg.integration.subscription",
         }, demo_path
         for _xml_id, fields in records.get("mfg.integration.endpoint", []):
             code = fields["code"].text

@@ -91,7 +91,8 @@ class MfgIntegrationMapping(models.Model):
         """Unit names a mapping may use: Odoo's units of measure, and the units the
         engine knows by itself (such as s for seconds, which Odoo has not)."""
         units = self.env["uom.uom"].sudo().with_context(active_test=False)
-        return set(units.search([]).mapped("name")) | set(BUILTIN_UNITS)
+        names = units.search([("name", "!=", False)]).mapped("name")
+        return set(names) | set(BUILTIN_UNITS)
 
     @tools.ormcache("self.id", "self.version")
     def _compiled(self):
