@@ -8,6 +8,7 @@ Each route authenticates, reads the body within its size limit, calls one method
 import json
 import logging
 import re
+from functools import partial
 
 from psycopg2 import OperationalError
 
@@ -20,6 +21,12 @@ _logger = logging.getLogger(__name__)
 
 PREFIX = "/api/mfg/v1"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+
+#: machine-to-machine routes: no session, no CSRF token, authentication by the API
+#: itself (read-only by default: such routes may use a read replica)
+api_route = partial(
+    http.route, type="http", auth="none", csrf=False, save_session=False
+)
 
 
 def _json_response(status, body, headers, content_type="application/json"):
@@ -136,14 +143,7 @@ class MfgIntegrationApi(http.Controller):
     # Routes
     # ------------------------------------------------------------------
 
-    @http.route(
-        f"{PREFIX}/events",
-        type="http",
-        auth="none",
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
+    @api_route(f"{PREFIX}/events", readonly=False)
     def events(self, **_kw):
         def handler(correlation_id):
             key = self._authenticate()
@@ -157,14 +157,7 @@ class MfgIntegrationApi(http.Controller):
 
         return self._serve(("POST",), handler, bearer=True)
 
-    @http.route(
-        f"{PREFIX}/webhooks/<string:code>",
-        type="http",
-        auth="none",
-        csrf=False,
-        save_session=False,
-        readonly=False,
-    )
+    @api_route(f"{PREFIX}/webhooks/<string:code>", readonly=False)
     def webhook(self, code, **_kw):
         def handler(correlation_id):
             return (
@@ -181,14 +174,7 @@ class MfgIntegrationApi(http.Controller):
 
         return self._serve(("POST",), handler)
 
-    @http.route(
-        f"{PREFIX}/messages/<int:message_id>",
-        type="http",
-        auth="none",
-        csrf=False,
-        save_session=False,
-        readonly=False,  # counts the request against the key's rate limit
-    )
+    @api_route(f"{PREFIX}/messages/<int:message_id>", readonly=False)
     def message(self, message_id, **_kw):
         def handler(_correlation_id):
             key = self._authenticate()
@@ -198,13 +184,7 @@ class MfgIntegrationApi(http.Controller):
 
         return self._serve(("GET",), handler, bearer=True)
 
-    @http.route(
-        f"{PREFIX}/openapi.json",
-        type="http",
-        auth="none",
-        csrf=False,
-        save_session=False,
-    )
+    @api_route(f"{PREFIX}/openapi.json")
     def openapi(self, **_kw):
         def handler(_correlation_id):
             return (
@@ -215,22 +195,14 @@ class MfgIntegrationApi(http.Controller):
 
         return self._serve(("GET",), handler)
 
-    @http.route(
-        f"{PREFIX}/health", type="http", auth="none", csrf=False, save_session=False
-    )
+    @api_route(f"{PREFIX}/health")
     def health(self, **_kw):
         def handler(_correlation_id):
             return request.env["mfg.integration.ingress"].sudo().health()
 
         return self._serve(("GET",), handler)
 
-    @http.route(
-        [PREFIX, f"{PREFIX}/<path:_rest>"],
-        type="http",
-        auth="none",
-        csrf=False,
-        save_session=False,
-    )
+    @api_route([PREFIX, f"{PREFIX}/<path:_rest>"])
     def not_found(self, **_kw):
         def handler(_correlation_id):
             raise errors.NotFound(

@@ -1,3 +1,4 @@
+from . import mfg_integration_cached_mixin
 from . import mfg_integration_event_type
 from . import mfg_integration_event_schema
 from . import mfg_integration_system

@@ -12,6 +12,7 @@ class MfgIntegrationEventSchema(models.Model):
 
     _name = "mfg.integration.event.schema"
     _description = "Integration Event Schema Version"
+    _inherit = ["mfg.integration.cached.mixin"]
     _order = "event_type_id, version desc"
 
     event_type_id = fields.Many2one(
@@ -50,22 +51,6 @@ class MfgIntegrationEventSchema(models.Model):
             except (ValueError, AttributeError):
                 examples = None
             schema.example_count = len(examples) if isinstance(examples, list) else 0
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        records = super().create(vals_list)
-        self.env.registry.clear_cache()  # the ingress caches current contracts
-        return records
-
-    def write(self, vals):
-        res = super().write(vals)
-        self.env.registry.clear_cache()
-        return res
-
-    def unlink(self):
-        res = super().unlink()
-        self.env.registry.clear_cache()
-        return res
 
     @api.constrains("schema_json")
     def _check_schema_json(self):

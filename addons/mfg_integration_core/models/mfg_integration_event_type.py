@@ -19,7 +19,7 @@ class MfgIntegrationEventType(models.Model):
 
     _name = "mfg.integration.event.type"
     _description = "Integration Event Type"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mfg.integration.cached.mixin"]
     _order = "code"
     _rec_name = "code"
 
@@ -99,22 +99,6 @@ class MfgIntegrationEventType(models.Model):
                 event_type.lifecycle_state = "deprecated"
             else:
                 event_type.lifecycle_state = "live"
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        records = super().create(vals_list)
-        self.env.registry.clear_cache()  # the ingress caches current contracts
-        return records
-
-    def write(self, vals):
-        res = super().write(vals)
-        self.env.registry.clear_cache()
-        return res
-
-    def unlink(self):
-        res = super().unlink()
-        self.env.registry.clear_cache()
-        return res
 
     @api.constrains("code")
     def _check_code(self):

@@ -26,7 +26,7 @@ class MfgIntegrationMapping(models.Model):
 
     _name = "mfg.integration.mapping"
     _description = "Integration Mapping"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mfg.integration.cached.mixin"]
     _order = "name"
 
     name = fields.Char(required=True, tracking=True)
@@ -129,7 +129,6 @@ class MfgIntegrationMapping(models.Model):
         mappings = super(
             MfgIntegrationMapping, self.with_context(mfg_mapping_no_bump=True)
         ).create(vals_list)
-        self.env.registry.clear_cache()
         return mappings.with_env(self.env)
 
     def write(self, vals):
@@ -139,12 +138,6 @@ class MfgIntegrationMapping(models.Model):
         ).write(vals)
         if set(vals) - {"version"}:
             self._bump_version()
-        self.env.registry.clear_cache()
-        return res
-
-    def unlink(self):
-        res = super().unlink()
-        self.env.registry.clear_cache()
         return res
 
     # ------------------------------------------------------------------
