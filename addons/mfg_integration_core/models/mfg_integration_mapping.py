@@ -58,6 +58,10 @@ class MfgIntegrationMapping(models.Model):
     line_ids = fields.One2many(
         "mfg.integration.mapping.line", "mapping_id", string="Lines", copy=True
     )
+    sample_payload = fields.Text(
+        help="A typical input, offered by Test Mapping (not part of the exported "
+        "definition).",
+    )
     version = fields.Integer(
         readonly=True,
         default=1,
@@ -219,11 +223,18 @@ class MfgIntegrationMapping(models.Model):
         :param path: the file's path in the module
         :param xmlid: optional XML id (in ``module``) to give the mapping, so that
             other data records can refer to it
-        :param values: optional extra field values (system, endpoint…)
+        :param values: optional extra field values (system, endpoint…); a file
+            ``<name>.sample.json`` next to the definition becomes the sample input
         :return: the mapping
         """
         with file_open(f"{module}/{path}") as handle:
             mapping = self.import_definition(json.load(handle))
+        values = dict(values or {})
+        try:  # a sample input next to the definition: <name>.sample.json
+            with file_open(f"{module}/{path[:-5]}.sample.json") as handle:
+                values["sample_payload"] = handle.read()
+        except FileNotFoundError:
+            pass
         if values:
             mapping.write(values)
         if xmlid:

@@ -167,9 +167,18 @@ class TestMapping(MfgIntegrationCase):
         wizard.sample = "{oops"
         wizard.action_run()
         self.assertIn("not JSON", wizard.error)
-        self.assertEqual(wizard.example_count, 1)
-        wizard.action_use_example()
-        self.assertEqual(json.loads(wizard.sample)["order"], "WH/MO/00001")
+        self.assertEqual(wizard.example_count, 0, "inbound: input is not canonical")
+        self.mapping.sample_payload = json.dumps(VENDOR)
+        # as the Test Mapping button opens it
+        other = (
+            self.env["mfg.integration.mapping.test"]
+            .with_context(**self.mapping.action_test()["context"])
+            .create({})
+        )
+        self.assertEqual(json.loads(other.sample), VENDOR)
+        self.mapping.direction = "outbound"
+        other.action_use_example()
+        self.assertEqual(json.loads(other.sample)["order"], "WH/MO/00001")
 
     def test_transfer_wizard_export_and_import(self):
         action = self.mapping.with_user(self.manager).action_export()

@@ -24,7 +24,9 @@ class MfgIntegrationMappingTest(models.TransientModel):
     @api.depends("mapping_id")
     def _compute_example_count(self):
         for wizard in self:
-            wizard.example_count = len(wizard._examples())
+            # canonical examples are inputs of outbound mappings only
+            outbound = wizard.mapping_id.direction == "outbound"
+            wizard.example_count = len(wizard._examples()) if outbound else 0
 
     def _examples(self):
         schema = self.mapping_id.event_type_id.current_schema_id
@@ -37,7 +39,9 @@ class MfgIntegrationMappingTest(models.TransientModel):
         if mapping and not values.get("sample"):
             schema = mapping.event_type_id.current_schema_id
             examples = schema.get_schema().get("examples", []) if schema else []
-            if examples and mapping.direction == "outbound":
+            if mapping.sample_payload:
+                values["sample"] = mapping.sample_payload
+            elif examples and mapping.direction == "outbound":
                 values["sample"] = json.dumps(examples[0], indent=2, ensure_ascii=False)
         return values
 
