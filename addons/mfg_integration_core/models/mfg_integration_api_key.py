@@ -1,4 +1,6 @@
-from odoo import Command, api, fields, models
+import time
+
+from odoo import Command, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 
@@ -13,6 +15,8 @@ from mfg_integration.networks import address_allowed, parse_networks
 
 #: last_used_at is refreshed at most once per this many seconds per key
 LAST_USED_RESOLUTION = 60
+#: when this worker last refreshed each key's last use (monotonic seconds)
+_LAST_TOUCH = {}
 
 
 class MfgIntegrationApiKey(models.Model):
@@ -26,6 +30,7 @@ class MfgIntegrationApiKey(models.Model):
 
     _name = "mfg.integration.api.key"
     _description = "Integration API Key"
+    _inherit = ["mfg.integration.cached.mixin"]
     _order = "create_date desc, id desc"
     _check_company_auto = True
 
@@ -231,41 +236,65 @@ class MfgIntegrationApiKey(models.Model):
         if not clear_key:
             raise AuthenticationFailed("An API key is required.")
         parts = parse_api_key(clear_key)
-        key = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search([("lookup", "=", parts.lookup)], limit=1)
-        )
-        if not key or not verify_api_key(parts.key, key.key_digest):
+        grant = self._grant(parts.lookup)
+        if grant is None or not verify_api_key(parts.key, grant["digest"]):
             raise AuthenticationFailed("The API key is unknown.")
-        if key.revoked:
+        if grant["revoked"]:
             raise AuthenticationFailed("The API key has been revoked.")
-        if key.expires_at and key.expires_at <= fields.Datetime.now():
+        if grant["expires_at"] and grant["expires_at"] <= fields.Datetime.now():
             raise AuthenticationFailed("The API key has expired.")
-        if not key.system_id.active or not key.user_id.active:
+        if not grant["active"]:
             raise AuthenticationFailed("The system of this API key is archived.")
-        if not address_allowed(remote_addr, parse_networks(key.allowed_networks)):
+        if not address_allowed(remote_addr, grant["networks"]):
             raise Forbidden("The API key may not be used from this network address.")
+        key = self.sudo().browse(grant["id"])
         if event_type_code is not None:
             key._check_scope(event_type_code)
         key._touch(remote_addr)
         return key
 
+    @api.model
+    @tools.ormcache("lookup")
+    def _grant(self, lookup):
+        """What authenticating a key needs, cached per worker (every change of a key,
+        a system or a technical user clears it): no query for a known key."""
+        key = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search([("lookup", "=", lookup)], limit=1)
+        )
+        if not key:
+            return None
+        scopes = key.event_type_ids.mapped("code")
+        return {
+            "id": key.id,
+            "digest": key.key_digest,
+            "revoked": key.revoked,
+            "expires_at": key.expires_at,
+            "active": key.system_id.active and key.user_id.active,
+            "networks": parse_networks(key.allowed_networks),
+            "scopes": frozenset(scopes) if scopes else None,
+        }
+
     def _check_scope(self, event_type_code):
         """:raise Forbidden: when the key is not scoped for ``event_type_code``."""
         self.ensure_one()
-        scopes = self.sudo().event_type_ids
-        if scopes and event_type_code not in scopes.mapped("code"):
+        scopes = self._grant(self.sudo().lookup)["scopes"]
+        if scopes is not None and event_type_code not in scopes:
             raise Forbidden(
                 f"The API key is not allowed to send '{event_type_code}' events."
             )
 
     def _touch(self, remote_addr):
-        """Record the last use, at most once a minute, without blocking on other
-        requests that use the same key at the same time."""
+        """Record the last use, at most once a minute per key and worker, without
+        blocking on other requests that use the same key at the same time."""
         self.ensure_one()
         if self.env.cr.readonly:
             return  # read-only routes (GET) may run on a read-only replica
+        now = time.monotonic()
+        if now - _LAST_TOUCH.get(self.id, -LAST_USED_RESOLUTION) < LAST_USED_RESOLUTION:
+            return
+        _LAST_TOUCH[self.id] = now
         self.env.cr.execute(
             """
             UPDATE mfg_integration_api_key

@@ -69,6 +69,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
         schedule = endpoint._schedule()
         stopped = None
         with requests.Session() as session:
+            # receivers are configured URLs: no proxy or .netrc look-up per request
+            session.trust_env = False
             for message in Message.browse(ids):
                 blocker = message._ordering_blocker()
                 if blocker:
@@ -80,6 +82,9 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 if outcome == GONE or endpoint.circuit_state == "open":
                     stopped = outcome
                     break
+        delivered = Message.browse(ids).filtered(lambda m: m.state == "done")
+        if delivered:
+            endpoint.sudo().last_success_at = max(delivered.mapped("processed_at"))
         if not endpoint.active:
             return "endpoint disabled"
         if endpoint.circuit_state == "open":

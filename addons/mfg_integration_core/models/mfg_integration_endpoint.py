@@ -303,7 +303,11 @@ class MfgIntegrationEndpoint(models.Model):
         return True
 
     def _record_delivery_success(self, now):
+        """A delivery succeeded: reset the failure streak and close the circuit. The
+        time of the last success is written once per delivery job, not here."""
         self.ensure_one()
+        if not self.failure_streak and self.circuit_state == "closed":
+            return  # the usual case: nothing changes, nothing is written
         values = {"failure_streak": 0, "last_success_at": now}
         if self.circuit_state != "closed":
             values.update(circuit_state="closed", circuit_open_until=False)

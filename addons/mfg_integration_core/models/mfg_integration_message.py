@@ -68,11 +68,12 @@ class MfgIntegrationMessage(models.Model):
     _rec_name = "ce_id"
     _mail_post_access = "read"
 
+    # Few indexes on purpose: every one of them costs on each ingested event; the
+    # composite ones below serve the hot queries.
     direction = fields.Selection(
         [("inbound", "Inbound"), ("outbound", "Outbound")],
         required=True,
         readonly=True,
-        index=True,
     )
     system_id = fields.Many2one(
         "mfg.integration.system", required=True, readonly=True, index=True
@@ -82,9 +83,7 @@ class MfgIntegrationMessage(models.Model):
     api_key_id = fields.Many2one(
         "mfg.integration.api.key", string="API Key", readonly=True
     )
-    event_type_id = fields.Many2one(
-        "mfg.integration.event.type", readonly=True, index=True
-    )
+    event_type_id = fields.Many2one("mfg.integration.event.type", readonly=True)
     event_code = fields.Char(string="Event Type Code", readonly=True)
     schema_version = fields.Integer(readonly=True)
     ce_id = fields.Char(string="Event ID", required=True, readonly=True)
@@ -111,14 +110,12 @@ class MfgIntegrationMessage(models.Model):
         string="Original Payload", compute="_compute_payload_display", compute_sudo=True
     )
     payload_edited = fields.Boolean(readonly=True)
-    state = fields.Selection(
-        STATES, required=True, default="received", readonly=True, index=True
-    )
+    state = fields.Selection(STATES, required=True, default="received", readonly=True)
     attempts = fields.Integer(readonly=True)
     next_attempt_at = fields.Datetime(string="Next Attempt", readonly=True)
     processed_at = fields.Datetime(readonly=True)
     duration_ms = fields.Integer(string="Duration (ms)", readonly=True)
-    error_class = fields.Char(readonly=True, index=True)
+    error_class = fields.Char(readonly=True)
     error_message = fields.Text(readonly=True)
     error_traceback = fields.Text(readonly=True, groups="base.group_system")
     discard_reason = fields.Text(readonly=True)
@@ -141,7 +138,6 @@ class MfgIntegrationMessage(models.Model):
     response_excerpt = fields.Text(readonly=True)
     result_model = fields.Char(readonly=True)
     result_id = fields.Many2oneReference(model_field="result_model", readonly=True)
-    age_days = fields.Integer(compute="_compute_age_days", string="Age (days)")
 
     _inbound_event_uniq = models.UniqueIndex(
         "(system_id, ce_id) WHERE direction = 'inbound'",
@@ -170,21 +166,9 @@ class MfgIntegrationMessage(models.Model):
                 else False
             )
 
-    @api.depends("create_date")
-    def _compute_age_days(self):
-        now = fields.Datetime.now()
-        for message in self:
-            created = message.create_date or now
-            message.age_days = (now - created).days
-
     # ------------------------------------------------------------------
     # Processing
     # ------------------------------------------------------------------
-
-    def _channel(self):
-        """queue_job channel of a system's inbound processing."""
-        self.ensure_one()
-        return f"root.mfg_integration.inbound.{self.system_id.code}"
 
     @api.model
     def _enqueue_drain(self, system, eta=None):
@@ -231,7 +215,12 @@ class MfgIntegrationMessage(models.Model):
                     "state": "queued",
                 }
             )
-        messages = self.sudo().create(values)
+        # the outbox rows are a log, not documents: no "created" note in a chatter
+        messages = (
+            self.sudo()
+            .with_context(mail_create_nolog=True, tracking_disable=True)
+            .create(values)
+        )
         for endpoint in subscriptions.endpoint_id:
             self.env["mfg.integration.delivery"]._enqueue(endpoint)
         return messages.sudo(False)

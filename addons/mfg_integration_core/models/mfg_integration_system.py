@@ -16,7 +16,7 @@ class MfgIntegrationSystem(models.Model):
 
     _name = "mfg.integration.system"
     _description = "Integration External System"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "mfg.integration.cached.mixin"]
     _order = "name, id"
     _check_company_auto = True
 
