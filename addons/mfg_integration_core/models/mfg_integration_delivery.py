@@ -1,3 +1,5 @@
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import requests
@@ -64,24 +66,16 @@ class MfgIntegrationDelivery(models.AbstractModel):
             )
         )
         ids = [row[0] for row in self.env.cr.fetchall()]
-        secrets = endpoint._get_signing_secrets()
-        credential = endpoint._get_credential()
-        schedule = endpoint._schedule()
-        stopped = None
-        with requests.Session() as session:
-            # receivers are configured URLs: no proxy or .netrc look-up per request
-            session.trust_env = False
-            for message in Message.browse(ids):
-                blocker = message._ordering_blocker()
-                if blocker:
-                    message.blocked_by_id = blocker
-                    continue
-                outcome = self._deliver_one(
-                    message, endpoint, session, secrets, credential, schedule
-                )
-                if outcome == GONE or endpoint.circuit_state == "open":
-                    stopped = outcome
-                    break
+        messages = Message.browse(ids)
+        context = {
+            "secrets": endpoint._get_signing_secrets(),
+            "credential": endpoint._get_credential(),
+            "schedule": endpoint._schedule(),
+        }
+        if any(messages.mapped("ordering_key")) or endpoint.delivery_concurrency <= 1:
+            stopped = self._deliver_in_order(messages, endpoint, context)
+        else:
+            stopped = self._deliver_concurrently(messages, endpoint, context)
         delivered = Message.browse(ids).filtered(lambda m: m.state == "done")
         if delivered:
             endpoint.sudo().last_success_at = max(delivered.mapped("processed_at"))
@@ -90,60 +84,104 @@ class MfgIntegrationDelivery(models.AbstractModel):
         if endpoint.circuit_state == "open":
             self._enqueue(endpoint, eta=endpoint.circuit_open_until)
             return "circuit opened"
-        if stopped is None and len(ids) == endpoint.delivery_batch_size:
+        if stopped is None and len(messages) == endpoint.delivery_batch_size:
             self._enqueue(endpoint)  # more may be due: hand over to a new job
         self._schedule_retry(endpoint)
         return f"{len(ids)} message(s) handled"
 
-    def _deliver_one(self, message, endpoint, session, secrets, credential, schedule):
-        """Send one message and record the attempt; return the transport outcome."""
-        now = fields.Datetime.now()
-        attempts = message.attempts + 1
+    def _deliver_in_order(self, messages, endpoint, context):
+        """Send the messages one after the other (needed when ordering keys apply):
+        each message waits for the outcome of the previous one."""
+        with _session() as session:
+            for message in messages:
+                blocker = message._ordering_blocker()
+                if blocker:
+                    message.blocked_by_id = blocker
+                    continue
+                request = self._prepare(message, endpoint, context)
+                if request is None:
+                    continue
+                result = deliver(
+                    endpoint.url, *request, endpoint.timeout, session=session
+                )
+                outcome = self._record(message, endpoint, result, context)
+                if outcome == GONE or endpoint.circuit_state == "open":
+                    return outcome
+        return None
+
+    def _deliver_concurrently(self, messages, endpoint, context):
+        """Send the messages in waves of ``delivery_concurrency`` parallel requests (no
+        ordering key in the batch). Only the HTTP calls run in threads; outcomes are
+        recorded here, in emission order, after each wave, so that a 410 or an
+        opening circuit stops the batch within one wave."""
+        width = endpoint.delivery_concurrency
+        local = threading.local()
+
+        def send(request):
+            if not hasattr(local, "session"):
+                local.session = _session()
+            return deliver(
+                endpoint.url, *request, endpoint.timeout, session=local.session
+            )
+
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            for start in range(0, len(messages), width):
+                wave = [
+                    (message, request)
+                    for message in messages[start : start + width]
+                    if (request := self._prepare(message, endpoint, context))
+                ]
+                results = pool.map(send, [request for _m, request in wave])
+                outcomes = [
+                    self._record(message, endpoint, result, context)
+                    for (message, _request), result in zip(wave, results, strict=True)
+                ]
+                if GONE in outcomes:
+                    return GONE
+                if endpoint.circuit_state == "open":
+                    return "circuit open"
+        return None
+
+    def _prepare(self, message, endpoint, context):
+        """The signed request of a message, or None when the message cannot be sent
+        (a mapping error or an unusable endpoint configuration: it becomes a dead
+        letter that a replay retries once the cause is fixed)."""
         try:
             event = message._outbound_event()
-        except MappingError as exc:
-            message.write(
-                {
-                    "attempts": attempts,
-                    "last_attempt_at": now,
-                    "state": "dead",
-                    "next_attempt_at": False,
-                    "error_class": exc.slug,
-                    "error_message": exc.detail,
-                }
-            )
-            message.message_post(
-                body=self.env._("Dead letter: %(error)s", error=exc.detail)
-            )
-            return exc.slug
-        try:
-            body, headers = build_request(
+            return build_request(
                 event,
-                secrets,
+                context["secrets"],
                 endpoint.auth_kind,
-                credential,
+                context["credential"],
                 endpoint.auth_header_name,
                 msg_id=message.ce_id,
             )
+        except MappingError as exc:
+            error_class, detail = exc.slug, exc.detail
         except ValueError as exc:
-            # No signing secret, or an unusable credential: nothing can be sent until
-            # an administrator fixes the endpoint; replaying the message then works.
-            message.write(
-                {
-                    "attempts": attempts,
-                    "last_attempt_at": now,
-                    "state": "dead",
-                    "next_attempt_at": False,
-                    "error_class": "configuration-error",
-                    "error_message": str(exc),
-                }
-            )
+            error_class, detail = "configuration-error", str(exc)
             endpoint.system_id._notify_responsible(
                 self.env._("Endpoint %(name)s is misconfigured", name=endpoint.name),
-                str(exc),
+                detail,
             )
-            return "configuration-error"
-        result = deliver(endpoint.url, body, headers, endpoint.timeout, session=session)
+        message.write(
+            {
+                "attempts": message.attempts + 1,
+                "last_attempt_at": fields.Datetime.now(),
+                "state": "dead",
+                "next_attempt_at": False,
+                "error_class": error_class,
+                "error_message": detail,
+            }
+        )
+        message.message_post(body=self.env._("Dead letter: %(error)s", error=detail))
+        return None
+
+    def _record(self, message, endpoint, result, context):
+        """Record one delivery attempt and apply the outcome rules; return the
+        transport outcome."""
+        now = fields.Datetime.now()
+        attempts = message.attempts + 1
         values = {
             "attempts": attempts,
             "last_attempt_at": now,
@@ -155,7 +193,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
         if result.outcome == SUCCESS:
             values.update(
                 state="done",
-                processed_at=fields.Datetime.now(),
+                processed_at=now,
                 next_attempt_at=False,
                 error_class=False,
                 error_message=False,
@@ -169,10 +207,11 @@ class MfgIntegrationDelivery(models.AbstractModel):
         if result.outcome == GONE:
             values.update(state="failed", next_attempt_at=False)
             message.write(values)
-            endpoint._disable_gone(result.status_code)
+            if endpoint.active:
+                endpoint._disable_gone(result.status_code)
             return result.outcome
         endpoint._record_delivery_failure(now)
-        delay = schedule_delay(attempts + 1, schedule)
+        delay = schedule_delay(attempts + 1, context["schedule"])
         if delay is None:
             values.update(state="dead", next_attempt_at=False)
             message.write(values)
@@ -213,3 +252,11 @@ class MfgIntegrationDelivery(models.AbstractModel):
         eta = self.env.cr.fetchone()[0]
         if eta:
             self._enqueue(endpoint, eta=eta)
+
+
+def _session():
+    """An HTTP session for deliveries: receivers are configured URLs, so no proxy or
+    .netrc look-up on every request."""
+    session = requests.Session()
+    session.trust_env = False
+    return session

@@ -96,6 +96,12 @@ class MfgIntegrationEndpoint(models.Model):
         default=100,
         help="Messages one delivery job sends before handing over to the next job.",
     )
+    delivery_concurrency = fields.Integer(
+        string="Parallel Requests",
+        default=4,
+        help="Deliveries sent at the same time by a delivery job (1: one after the "
+        "other). Messages with an ordering key are always sent one after the other.",
+    )
     breaker_threshold = fields.Integer(
         string="Open Circuit After",
         default=5,
@@ -182,8 +188,8 @@ class MfgIntegrationEndpoint(models.Model):
         "CHECK(timeout BETWEEN 1 AND 300)", "The timeout must be 1 to 300 seconds."
     )
     _delivery_positive = models.Constraint(
-        "CHECK(delivery_batch_size > 0 AND breaker_threshold >= 0 "
-        "AND breaker_cooldown > 0)",
+        "CHECK(delivery_batch_size > 0 AND delivery_concurrency > 0 "
+        "AND breaker_threshold >= 0 AND breaker_cooldown > 0)",
         "Batch size and cool-down must be positive, the breaker threshold not "
         "negative.",
     )

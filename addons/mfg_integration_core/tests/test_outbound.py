@@ -51,6 +51,9 @@ class TestOutbound(MfgIntegrationCase):
                 "url": cls.server.url("/odoo/events?token=abc"),
                 "signing_secret": cls.secret,
                 "timeout": 2,
+                # one request at a time: the outcome rules are easier to follow;
+                # parallel delivery has its own test
+                "delivery_concurrency": 1,
                 "breaker_threshold": 3,
                 "breaker_cooldown": 30,
             }
@@ -335,3 +338,20 @@ class TestOutbound(MfgIntegrationCase):
         message.action_replay()
         self.Delivery._job_deliver(endpoint.id)
         self.assertEqual(message.state, "done")
+
+    def test_parallel_delivery_sends_each_message_once_in_waves(self):
+        self.endpoint.write({"delivery_concurrency": 4, "breaker_threshold": 0})
+        messages = [self.emit(order=f"WH/MO/{i}") for i in range(10)]
+        self.Delivery._job_deliver(self.endpoint.id)
+        self.assertEqual({m.state for m in messages}, {"done"})
+        ids = [json.loads(r.body)["id"] for r in self.server.requests]
+        self.assertEqual(sorted(ids), sorted(m.ce_id for m in messages))
+
+    def test_parallel_delivery_stops_after_the_wave_that_got_gone(self):
+        self.endpoint.write({"delivery_concurrency": 3, "breaker_threshold": 0})
+        self.server.default = Answer(410)
+        messages = [self.emit(order=f"WH/MO/{i}") for i in range(7)]
+        self.Delivery._job_deliver(self.endpoint.id)
+        self.assertFalse(self.endpoint.active)
+        self.assertEqual(len(self.server.requests), 3, "one wave, then stop")
+        self.assertEqual([m.state for m in messages[3:]], ["queued"] * 4)
