@@ -347,20 +347,26 @@ EOF
         --odoo-config="$conf" --odoo-database="$TEST_DB" --odoo-http \
         --odoo-log-level=warn --odoo-extra="logfile=$tests_log" \
         "${test_dirs[@]}" && tests_ok=1
-    mfg_info "odoo-tests: checking Odoo's log of the test run ($tests_log)"
-    if mfg_check_log "$tests_log"; then
-        mfg_note "odoo-tests: log clean"
-    else
-        keep_log "$TEST_DB-tests.log" "$tests_log"
-        if [[ $tests_ok == 1 ]]; then
-            TIER_RESULTS[-1]=failed
-            TIER_NOTES[-1]="${TIER_NOTES[-1]}; but warnings or errors in Odoo's log"
-            TOTAL_FAILED=$((TOTAL_FAILED + 1))
-        else
-            TIER_NOTES[-1]="${TIER_NOTES[-1]}; and warnings or errors in Odoo's log"
-        fi
-    fi
+    check_tier_log odoo-tests "$tests_log" "$tests_ok"
     run_e2e "$conf"
+}
+
+# check_tier_log TIER LOG PASSED(0|1): a tier whose tests passed fails all the same
+# when its Odoo log has a WARNING, ERROR or CRITICAL line.
+check_tier_log() {
+    mfg_info "$1: checking Odoo's log ($2)"
+    if mfg_check_log "$2"; then
+        mfg_note "$1: log clean"
+        return
+    fi
+    keep_log "$TEST_DB-$1.log" "$2"
+    if [[ $3 == 1 ]]; then
+        TIER_RESULTS[-1]=failed
+        TIER_NOTES[-1]="${TIER_NOTES[-1]}; but warnings or errors in Odoo's log"
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+    else
+        TIER_NOTES[-1]="${TIER_NOTES[-1]}; and warnings or errors in Odoo's log"
+    fi
 }
 
 # End-to-end tier: a real Odoo server with its queue_job runner on the test database,
@@ -376,17 +382,7 @@ run_e2e() {  # run_e2e CONF
         MFG_E2E_ODOO_CMD="${MFG_ODOO_CMD[*]}" \
         run_pytest e2e 1 "$MFG_PY" -m pytest -p no:odoo -p no:cacheprovider tests/e2e \
         && e2e_ok=1
-    mfg_info "e2e: checking the server's log ($server_log)"
-    if mfg_check_log "$server_log"; then
-        mfg_note "e2e: log clean"
-    else
-        keep_log "$TEST_DB-e2e.log" "$server_log"
-        if [[ $e2e_ok == 1 ]]; then
-            TIER_RESULTS[-1]=failed
-            TIER_NOTES[-1]="${TIER_NOTES[-1]}; but warnings or errors in the server's log"
-            TOTAL_FAILED=$((TOTAL_FAILED + 1))
-        fi
-    fi
+    check_tier_log e2e "$server_log" "$e2e_ok"
 }
 run_odoo_tiers
 
