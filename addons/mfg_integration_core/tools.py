@@ -13,6 +13,24 @@ def utc_naive(value):
     return moment
 
 
+def delay_once(model, job, kind, target, channel, description, eta=None):
+    """Enqueue ``model.<job>(target.id)`` on ``channel`` unless the same job for the
+    same target and start time is already pending (queue_job's ``identity_key``), so
+    that concurrent requests do not pile up jobs that would all drain the same rows.
+
+    :param kind: short name in the identity key (``drain``, ``deliver``)
+    :param eta: start time (None: now)
+    """
+    stamp = int(eta.timestamp()) if eta else 0
+    delayed = model.with_delay(
+        channel=channel,
+        eta=eta,
+        identity_key=f"mfg_integration_{kind}_{target.id}_{stamp}",
+        description=description,
+    )
+    return getattr(delayed, job)(target.id)
+
+
 def iso_utc(value):
     """A naive UTC datetime as RFC 3339 text with ``Z`` (None for an empty value)."""
     if not value:

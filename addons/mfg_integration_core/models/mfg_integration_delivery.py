@@ -11,6 +11,8 @@ from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
 from mfg_integration.transport import GONE, SUCCESS, build_request, deliver
 
+from ..tools import delay_once
+
 
 class MfgIntegrationDelivery(models.AbstractModel):
     """Outbound delivery: drains an endpoint's pending messages in batches.
@@ -30,13 +32,15 @@ class MfgIntegrationDelivery(models.AbstractModel):
     @api.model
     def _enqueue(self, endpoint, eta=None):
         """Make sure a delivery job will drain ``endpoint`` (at ``eta`` or now)."""
-        stamp = int(eta.timestamp()) if eta else 0
-        self.with_delay(
-            channel=f"root.mfg_integration.outbound.{endpoint._channel_name()}",
+        delay_once(
+            self,
+            "_job_deliver",
+            "deliver",
+            endpoint,
+            f"root.mfg_integration.outbound.{endpoint._channel_name()}",
+            f"Deliver messages to {endpoint.display_name}",
             eta=eta,
-            identity_key=f"mfg_integration_deliver_{endpoint.id}_{stamp}",
-            description=f"Deliver messages to {endpoint.display_name}",
-        )._job_deliver(endpoint.id)
+        )
 
     def _job_deliver(self, endpoint_id):
         """Job: deliver one batch of due messages of an endpoint."""

@@ -16,7 +16,7 @@ from mfg_integration.redaction import redact, redact_json_text
 from mfg_integration.retry import backoff_delay
 from mfg_integration.schemas import validate
 
-from ..tools import iso_utc, utc_naive
+from ..tools import delay_once, iso_utc, utc_naive
 
 _logger = logging.getLogger(__name__)
 
@@ -172,18 +172,16 @@ class MfgIntegrationMessage(models.Model):
 
     @api.model
     def _enqueue_drain(self, system, eta=None):
-        """Make sure a processing job will drain ``system``'s pending messages.
-
-        One pending job per system and start time is enough: ``identity_key`` keeps
-        concurrent requests from piling up jobs.
-        """
-        stamp = int(eta.timestamp()) if eta else 0
-        self.with_delay(
-            channel=f"root.mfg_integration.inbound.{system.code}",
+        """Make sure a processing job will drain ``system``'s pending messages."""
+        delay_once(
+            self,
+            "_job_drain",
+            "drain",
+            system,
+            f"root.mfg_integration.inbound.{system.code}",
+            f"Process inbound messages of {system.code}",
             eta=eta,
-            identity_key=f"mfg_integration_drain_{system.id}_{stamp}",
-            description=f"Process inbound messages of {system.code}",
-        )._job_drain(system.id)
+        )
 
     @api.model
     def _create_outbound(self, event, event_type, version, subscriptions):
