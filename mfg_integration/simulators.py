@@ -4,9 +4,10 @@ receiver (an MES, a CMMS…) or for the hub, for tests of senders and receivers.
 A :class:`StubServer` answers each request with the next scripted
 :class:`Answer` (status, headers, body, delay before answering), or with
 ``default`` when the script is empty, and logs every request it received
-(method, path, headers, body). It listens on 127.0.0.1 only, on a free port,
-and stops cleanly: :meth:`StubServer.stop` wakes answers that are still waiting
-out their delay and joins every handler thread.
+(method, path, headers, body, and the client's address, which tells connections
+apart). It speaks HTTP/1.1 with keep-alive, listens on 127.0.0.1 only, on a free
+port, and stops cleanly: :meth:`StubServer.stop` wakes answers that are still
+waiting out their delay, closes idle connections and joins every handler thread.
 
 Use it as a context manager::
 
@@ -34,12 +35,18 @@ class Answer:
     :param headers: extra response headers
     :param body: the body bytes
     :param delay: seconds to wait before answering (cut short when the server stops)
+    :param close: close the connection after this answer without announcing it (as
+        a receiver whose keep-alive timeout expires)
+    :param drop: close the connection instead of answering (the request is still
+        logged)
     """
 
     status: int = 200
     headers: dict = field(default_factory=dict)
     body: bytes = b""
     delay: float = 0.0
+    close: bool = False
+    drop: bool = False
 
 
 @dataclass
@@ -51,12 +58,15 @@ class Received:
     :param headers: the headers (an :class:`http.client.HTTPMessage`: ``get`` is
         case-insensitive)
     :param body: the body bytes
+    :param client: the client's ``(host, port)``: requests sharing it came over one
+        keep-alive connection
     """
 
     method: str
     path: str
     headers: object
     body: bytes
+    client: tuple = None
 
     def json(self):
         """Return the body decoded as JSON."""
@@ -75,18 +85,34 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
+    protocol_version = "HTTP/1.1"
     # Never wait forever on a client that sends nothing.
     timeout = 5
+
+    def setup(self):
+        super().setup()
+        self.server.stub._track(self.connection, True)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.stub._track(self.connection, False)
 
     def _serve(self):
         stub = self.server.stub
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        stub._record(Received(self.command, self.path, self.headers, body))
+        stub._record(
+            Received(
+                self.command, self.path, self.headers, body, tuple(self.client_address)
+            )
+        )
         answer = stub._next_answer()
-        if answer.delay and stub._stopping.wait(answer.delay):
-            return  # the server is stopping: drop the connection unanswered
+        if answer.drop or (answer.delay and stub._stopping.wait(answer.delay)):
+            self.close_connection = True  # dropped unanswered
+            return
+        self.close_connection = self.close_connection or answer.close
         try:
             self.send_response(answer.status)
             names = {name.lower() for name in answer.headers}
@@ -137,6 +163,7 @@ class StubServer:
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
+        self._connections = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -162,6 +189,13 @@ class StubServer:
             return
         self._stopping.set()
         self._server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:  # idle keep-alive connections
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._server.server_close()
         self._thread.join(timeout=10)
         self._server = None
@@ -228,6 +262,13 @@ class StubServer:
             return len(self._answers)
 
     # -- log ------------------------------------------------------------------
+
+    def _track(self, connection, is_open):
+        with self._lock:
+            if is_open:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
 
     def _record(self, received):
         with self._lock:

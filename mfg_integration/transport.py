@@ -9,6 +9,12 @@ success, ``410 Gone`` means the receiver wants no more messages (the hub disable
 the endpoint), and everything else, redirects included, is retried. Deciding when
 the retry schedule is exhausted is the hub's business, not this module's.
 
+Deliveries go through a :class:`ConnectionPool` of keep-alive HTTP/1.1
+connections (the standard library's :mod:`http.client`, with TLS certificates
+checked against the system's CAs and certifi's bundle), shared by the threads of one
+delivery job. No proxy, ``.netrc`` or environment setting is consulted: endpoints are
+URLs configured in the hub.
+
 Nothing returned here ever contains a credential, a signing secret, a header value
 or the query string of the target URL: error messages name the scheme, host and
 port of the target only.
@@ -16,13 +22,24 @@ port of the target only.
 
 import base64
 import codecs
+import functools
+import http.client
 import json
 import re
+import select
+import socket
+import ssl
+import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
+
+try:  # requests' CA bundle: installed with requests, added to the system's CAs
+    import certifi
+except ImportError:  # pragma: no cover - requests depends on certifi
+    certifi = None
 
 from . import __version__
 from .retry import parse_retry_after
@@ -43,7 +60,20 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 MAX_READ_BYTES = 64 * 1024
 #: the most characters of the response kept in :attr:`DeliveryResult.response_excerpt`
 MAX_EXCERPT_CHARS = 2000
-_READ_CHUNK = 4096
+_READ_CHUNK = 16 * 1024
+#: idle keep-alive connections a :class:`ConnectionPool` keeps per origin
+MAX_IDLE_PER_ORIGIN = 32
+# Characters left as they are when a URL's path and query are percent-encoded
+# (RFC 3986 reserved and unreserved characters, and existing escapes).
+_URL_SAFE = "/%:@!$&'()*+,;=-._~?"
+# Failures of a reused keep-alive connection that the receiver had already closed:
+# the request is sent once more on a new connection.
+_STALE_CONNECTION_ERRORS = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
 
 USER_AGENT = f"mfg-integration/{__version__}"
 JSON_CONTENT_TYPE = "application/json"
@@ -185,11 +215,25 @@ def safe_origin(url):
 
 
 def _failure_reason(exc):
-    """Name the cause of a connection failure without quoting its message."""
-    if isinstance(exc, requests.exceptions.SSLError):
+    """Name the cause of a connection failure without quoting its message.
+
+    :param exc: a :mod:`requests` exception, or an :class:`OSError` or
+        :class:`http.client.HTTPException` of the standard library
+    """
+    if isinstance(exc, requests.exceptions.SSLError | ssl.SSLError):
         return "the TLS handshake failed"
     if isinstance(exc, requests.exceptions.ProxyError):
         return "the proxy refused or failed"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the connection was closed without an answer"
+    if isinstance(exc, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+        return "the connection was reset"
+    if isinstance(exc, socket.gaierror):
+        return "the host name could not be resolved"
+    if isinstance(exc, http.client.HTTPException):
+        return "the answer was not valid HTTP"
     text = str(exc).lower()
     if "refused" in text:
         return "the connection was refused"
@@ -203,22 +247,25 @@ def _failure_reason(exc):
 
 
 def describe_request_exception(exc, url, timeout=None):
-    """Turn a :mod:`requests` exception into an error class and a safe message.
+    """Turn a failed request into an error class and a safe message.
 
-    The exception's own text is never copied (it quotes the full URL); only the
+    The exception's own text is never copied (it may quote the full URL); only the
     origin of ``url`` and a generic cause are named.
 
-    :param exc: a :class:`requests.RequestException`
+    :param exc: a :class:`requests.RequestException`, or an :class:`OSError` or
+        :class:`http.client.HTTPException` raised by :mod:`http.client`
     :param url: the URL that was requested
     :param timeout: the timeout used, in seconds, to mention in the message
     :return: ``(error_class, error_message)``; ``error_class`` is ``"timeout"``,
         ``"connection"`` or ``"request"``
     """
     origin = safe_origin(url)
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, requests.Timeout | TimeoutError):
         within = f" within {timeout:g} s" if isinstance(timeout, int | float) else ""
         return "timeout", f"No answer from {origin}{within}."
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(
+        exc, requests.ConnectionError | OSError | http.client.HTTPException
+    ) and not isinstance(exc, http.client.InvalidURL):
         return "connection", f"Could not reach {origin}: {_failure_reason(exc)}."
     return (
         "request",
@@ -240,84 +287,223 @@ def _charset(content_type):
 
 
 def _read_excerpt(response, budget):
-    """Read at most :data:`MAX_READ_BYTES` of a streamed body and decode it.
+    """Read at most :data:`MAX_READ_BYTES` of an answer's body and decode it.
 
-    :param response: a streamed :class:`requests.Response`
+    :param response: an :class:`http.client.HTTPResponse`
     :param budget: seconds allowed for reading the body, in total
-    :return: the decoded excerpt (at most :data:`MAX_EXCERPT_CHARS` characters)
+    :return: ``(excerpt, complete)``: the decoded excerpt (at most
+        :data:`MAX_EXCERPT_CHARS` characters) and whether the whole body was read
+        (only then may the connection carry another request)
     """
-    if isinstance(budget, tuple):  # requests' (connect, read) form
-        budget = budget[-1]
     deadline = None if budget is None else time.monotonic() + budget
     chunks = []
     size = 0
+    complete = False
     try:
-        for chunk in response.iter_content(_READ_CHUNK):
+        while size < MAX_READ_BYTES:
+            chunk = response.read1(min(_READ_CHUNK, MAX_READ_BYTES - size))
+            if not chunk:
+                complete = True
+                response.close()  # as http.client does at the end of a body
+                break
             chunks.append(chunk)
             size += len(chunk)
-            if size >= MAX_READ_BYTES:
-                break
             if deadline is not None and time.monotonic() > deadline:
                 break
-    except (requests.RequestException, OSError):
+        else:
+            complete = response.isclosed()
+    except (OSError, http.client.HTTPException):
         pass  # keep what arrived: the status already tells the outcome
-    data = b"".join(chunks)[:MAX_READ_BYTES]
-    encoding = _charset(response.headers.get("Content-Type"))
-    return data.decode(encoding, errors="replace")[:MAX_EXCERPT_CHARS]
+    data = b"".join(chunks)
+    encoding = _charset(response.getheader("Content-Type"))
+    return data.decode(encoding, errors="replace")[:MAX_EXCERPT_CHARS], complete
 
 
 def _elapsed_ms(start):
     return max(0, int(round((time.monotonic() - start) * 1000)))
 
 
-def deliver(url, body, headers, timeout, session=None):
+@functools.cache
+def _tls_context():
+    """The TLS settings of deliveries: certificates and host names are checked
+    against the system's CAs and, when installed, certifi's bundle (the one
+    :mod:`requests` uses), so public and company-internal CAs both work."""
+    context = ssl.create_default_context()
+    if certifi is not None:
+        context.load_verify_locations(certifi.where())
+    return context
+
+
+class _Target:
+    """The parts of a delivery URL that :mod:`http.client` needs."""
+
+    __slots__ = ("origin", "scheme", "host", "port", "target")
+
+    def __init__(self, url):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise http.client.InvalidURL("not an http(s) URL")
+        if parts.username is not None or parts.password is not None:
+            raise http.client.InvalidURL("credentials in the URL")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        default_port = 443 if parts.scheme == "https" else 80
+        self.port = parts.port or default_port  # ValueError for a bad port
+        self.origin = (self.scheme, self.host, self.port)
+        path = quote(parts.path or "/", safe=_URL_SAFE)
+        query = quote(parts.query, safe=_URL_SAFE)
+        self.target = path + ("?" + query if query else "")
+
+
+class ConnectionPool:
+    """Keep-alive HTTP/1.1 connections to delivery targets, reused between requests.
+
+    Safe to share between threads: each request takes an idle connection to its
+    origin (or opens one) and gives it back once the answer was read in full. A
+    connection that the receiver closed while idle is noticed before it is used, and
+    a request that fails on a reused connection before any answer is sent once more
+    on a new one. Use it as a context manager, or call :meth:`close`.
+
+    :param max_idle: the most idle connections kept per origin
+    """
+
+    def __init__(self, max_idle=MAX_IDLE_PER_ORIGIN):
+        self.max_idle = max_idle
+        self._idle = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        """Close every idle connection; connections in use are closed when given
+        back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+    def _take(self, target, timeout):
+        """An idle connection to the target's origin, or a new one (not connected
+        yet); and whether it was used before."""
+        with self._lock:
+            connections = self._idle.get(target.origin)
+            while connections:
+                connection = connections.pop()
+                if _still_open(connection):
+                    connection.timeout = timeout
+                    if connection.sock is not None:
+                        connection.sock.settimeout(timeout)
+                    return connection, True
+                connection.close()
+        if target.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                target.host, target.port, timeout=timeout, context=_tls_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                target.host, target.port, timeout=timeout
+            )
+        return connection, False
+
+    def _give_back(self, target, connection):
+        with self._lock:
+            if not self._closed and connection.sock is not None:
+                connections = self._idle.setdefault(target.origin, [])
+                if len(connections) < self.max_idle:
+                    connections.append(connection)
+                    return
+        connection.close()
+
+    def post(self, target, body, headers, timeout):
+        """POST and read the answer; return ``(status, headers, excerpt)``.
+
+        :raise OSError: or :class:`http.client.HTTPException`, when no answer came
+        """
+        connection, reused = self._take(target, timeout)
+        try:
+            try:
+                response = _exchange(connection, target, body, headers)
+            except _STALE_CONNECTION_ERRORS:
+                if not reused:
+                    raise
+                connection.close()  # the receiver closed it while it was idle
+                response = _exchange(connection, target, body, headers)
+            excerpt, complete = _read_excerpt(response, timeout)
+        except BaseException:
+            connection.close()
+            raise
+        if complete and not response.will_close:
+            self._give_back(target, connection)
+        else:
+            connection.close()
+        return response.status, response.headers, excerpt
+
+
+def _exchange(connection, target, body, headers):
+    connection.request("POST", target.target, body=body, headers=headers)
+    return connection.getresponse()
+
+
+def _still_open(connection):
+    """Whether an idle connection can carry a request: it must not be readable
+    (readable while idle means the receiver closed it, or sent unasked data)."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        if hasattr(select, "poll"):  # no descriptor limit, unlike select()
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return not poller.poll(0)
+        readable, _w, _x = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def deliver(url, body, headers, timeout, pool=None):
     """POST one delivery attempt and report its outcome; never raises for HTTP.
 
     Redirects are not followed. At most 64 KiB of the answer are read, so a huge
-    answer cannot exhaust memory; the connection is released afterwards.
+    answer cannot exhaust memory; a connection whose answer was not read in full is
+    closed, the others are kept for the next request.
 
-    :param url: the endpoint URL
+    :param url: the endpoint URL (``http`` or ``https``, no credentials in it)
     :param body: the exact body bytes (as signed by :func:`build_request`)
     :param headers: the request headers
     :param timeout: seconds allowed to connect, for each read, and for reading the
         answer's body
-    :param session: a :class:`requests.Session` to reuse connections (keep-alive);
-        without one, a short-lived session is used and closed (sessions are not
-        shared between threads)
+    :param pool: a :class:`ConnectionPool` to reuse connections (keep-alive);
+        without one, the connection is closed after the attempt
     :return: a :class:`DeliveryResult`
     """
-    own_session = session is None
-    if own_session:
-        session = requests.Session()
     start = time.monotonic()
+    own_pool = pool is None
+    if own_pool:
+        pool = ConnectionPool(max_idle=0)
     try:
-        try:
-            response = session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.RequestException as exc:
-            error_class, message = describe_request_exception(exc, url, timeout)
-            return DeliveryResult(
-                outcome=RETRY,
-                status_code=None,
-                duration_ms=_elapsed_ms(start),
-                error_class=error_class,
-                error_message=message,
-            )
-        try:
-            excerpt = _read_excerpt(response, timeout)
-        finally:
-            response.close()
+        target = _Target(url)
+        status, response_headers, excerpt = pool.post(target, body, headers, timeout)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        error_class, message = describe_request_exception(exc, url, timeout)
+        return DeliveryResult(
+            outcome=RETRY,
+            status_code=None,
+            duration_ms=_elapsed_ms(start),
+            error_class=error_class,
+            error_message=message,
+        )
     finally:
-        if own_session:
-            session.close()
-    status = response.status_code
-    outcome, retry_after = classify(status, response.headers)
+        if own_pool:
+            pool.close()
+    outcome, retry_after = classify(status, response_headers)
     error_class = error_message = None
     if outcome != SUCCESS:
         error_class, error_message = _error_of_status(status)

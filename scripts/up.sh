@@ -181,7 +181,10 @@ install_odoo() {
     mfg_info "installing Odoo 19's requirements into $MFG_PY (this takes a while)"
     mfg_pip install -q -r "$ODOO_SRC/requirements.txt" ||
         mfg_die "pip could not install Odoo's requirements ($ODOO_SRC/requirements.txt)."
-    mfg_pip install -q --no-deps -e "$ODOO_SRC" ||
+    # editable_mode=compat: a plain path entry. The default "strict" finder of newer
+    # setuptools puts a placeholder into odoo.addons.__path__, and Odoo then warns
+    # "addons path is not a directory" on every start.
+    mfg_pip install -q --no-deps -e "$ODOO_SRC" --config-settings editable_mode=compat ||
         mfg_die "pip install -e $ODOO_SRC failed."
 }
 

@@ -1,14 +1,22 @@
 import base64
+import datetime
 import json
+import ssl
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import ip_address
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from mfg_integration import __version__, transport
 from mfg_integration.errors import InvalidSecret
-from mfg_integration.simulators import Answer, StubServer, closed_port_url
+from mfg_integration.simulators import HOST, Answer, StubServer, closed_port_url
 from mfg_integration.transport import GONE, RETRY, SUCCESS
 from mfg_integration.webhooks import generate_webhook_secret, verify_webhook
 
@@ -81,9 +89,9 @@ def test_classify_refuses_non_integer_status(bad):
 # -- deliver ----------------------------------------------------------------
 
 
-def _deliver(url, body=b'{"a":1}', headers=None, timeout=5.0, session=None):
+def _deliver(url, body=b'{"a":1}', headers=None, timeout=5.0, pool=None):
     headers = headers or {"Content-Type": "application/json", "X-Auth": CREDENTIAL}
-    return transport.deliver(url, body, headers, timeout, session=session)
+    return transport.deliver(url, body, headers, timeout, pool=pool)
 
 
 def _assert_safe(result):
@@ -170,18 +178,52 @@ def test_deliver_closed_port():
     _assert_safe(result)
 
 
-def test_deliver_never_shows_userinfo():
-    url = closed_port_url("/hook").replace("http://", "http://admin:hunter2@")
+def test_deliver_refuses_credentials_in_the_url_without_showing_them(server):
+    url = server.url("/hook").replace("http://", "http://admin:hunter2@")
     result = _deliver(url, timeout=2)
-    assert result.error_class == "connection"
-    assert "hunter2" not in result.error_message
-    assert "admin" not in result.error_message
-
-
-def test_deliver_invalid_url_is_a_request_error():
-    result = _deliver("http://", timeout=2)
     assert result.outcome == RETRY
     assert result.error_class == "request"
+    assert "hunter2" not in result.error_message
+    assert "admin" not in result.error_message
+    assert server.requests == [], "nothing is sent"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://", "ftp://127.0.0.1/x", "http://127.0.0.1:99999/x", "/relative"]
+)
+def test_deliver_invalid_url_is_a_request_error(url):
+    result = _deliver(url, timeout=2)
+    assert result.outcome == RETRY
+    assert result.status_code is None
+    assert result.error_class == "request"
+
+
+def test_deliver_header_injection_is_a_request_error(server):
+    result = _deliver(server.url("/hook"), headers={"X-Auth": "a\r\nX-Evil: 1"})
+    assert result.error_class == "request"
+    assert server.requests == []
+
+
+def test_deliver_percent_encodes_the_path_and_keeps_escapes(server):
+    result = _deliver(server.url("/hooks/prüfstand 1/%41?q=a b&token=x%2Fy"))
+    assert result.ok
+    [received] = server.requests
+    assert received.path == "/hooks/pr%C3%BCfstand%201/%41?q=a%20b&token=x%2Fy"
+
+
+def test_deliver_root_path_when_the_url_has_none(server):
+    assert _deliver(server.base_url).ok
+    assert server.requests[0].path == "/"
+
+
+def test_deliver_answer_without_response(server):
+    server.script(Answer(drop=True))
+    result = _deliver(server.url(f"/hook?token={SECRET_TOKEN}"))
+    assert result.outcome == RETRY
+    assert result.error_class == "connection"
+    assert "closed without an answer" in result.error_message
+    assert len(server.requests) == 1, "a new connection is not tried twice"
+    _assert_safe(result)
 
 
 def test_deliver_huge_answer_is_capped_without_reading_it_all(server):
@@ -210,22 +252,186 @@ def test_deliver_decodes_leniently(server):
     assert _deliver(server.url("/c")).response_excerpt == "café"
 
 
-class _RecordingSession(requests.Session):
-    closed = 0
-
-    def close(self):
-        self.closed += 1
-        super().close()
+# -- connection pool --------------------------------------------------------
 
 
-def test_deliver_reuses_a_given_session_and_leaves_it_open(server):
-    server.reply(204).reply(202)
-    with _RecordingSession() as session:
-        first = _deliver(server.url("/one"), session=session)
-        second = _deliver(server.url("/two"), session=session)
-        assert session.closed == 0
-    assert (first.outcome, second.outcome) == (SUCCESS, SUCCESS)
+def test_pool_keeps_the_connection_alive(server):
+    server.reply(204).reply(202).reply(200)
+    with transport.ConnectionPool() as pool:
+        results = [_deliver(server.url(f"/{n}"), pool=pool) for n in range(3)]
+    assert [r.status_code for r in results] == [204, 202, 200]
+    assert [r.path for r in server.requests] == ["/0", "/1", "/2"]
+    assert len({r.client for r in server.requests}) == 1, "one connection"
+
+
+def test_without_a_pool_every_attempt_has_its_own_connection(server):
+    assert _deliver(server.url("/a")).ok and _deliver(server.url("/b")).ok
+    assert len({r.client for r in server.requests}) == 2
+
+
+def test_pool_keeps_one_connection_per_origin(server, other_server):
+    with transport.ConnectionPool() as pool:
+        for _round in range(2):
+            assert _deliver(server.url("/s"), pool=pool).ok
+            assert _deliver(other_server.url("/o"), pool=pool).ok
+    assert len({r.client for r in server.requests}) == 1
+    assert len({r.client for r in other_server.requests}) == 1
+
+
+def test_pool_notices_a_connection_the_receiver_closed(server):
+    # The receiver closes the connection after answering, without saying so (its
+    # keep-alive timeout); the next attempt must succeed on a new connection.
+    server.script(Answer(200, close=True))
+    with transport.ConnectionPool() as pool:
+        first = _deliver(server.url("/one"), pool=pool)
+        second = _deliver(server.url("/two"), pool=pool)
+    assert first.ok and second.ok
     assert [r.path for r in server.requests] == ["/one", "/two"]
+    assert server.requests[0].client != server.requests[1].client
+
+
+def test_pool_sends_again_once_when_a_reused_connection_drops(server):
+    # The receiver takes the request on the kept connection, then drops it without
+    # an answer (the race of a keep-alive timeout): sent once more, on a new one.
+    server.script(Answer(200), Answer(drop=True))
+    with transport.ConnectionPool() as pool:
+        assert _deliver(server.url("/one"), pool=pool).ok
+        result = _deliver(server.url("/two"), pool=pool)
+    assert result.ok
+    paths = [r.path for r in server.requests]
+    assert paths == ["/one", "/two", "/two"]
+    assert server.requests[1].client != server.requests[2].client
+
+
+def test_pool_closes_a_connection_whose_answer_was_not_read_in_full(server):
+    server.script(Answer(200, {"Content-Type": "text/plain"}, b"x" * (1024 * 1024)))
+    with transport.ConnectionPool() as pool:
+        assert _deliver(server.url("/big"), pool=pool).ok
+        assert _deliver(server.url("/next"), pool=pool).ok
+    assert server.requests[0].client != server.requests[1].client
+
+
+def test_pool_honours_connection_close(server):
+    server.reply(200, headers={"Connection": "close"})
+    with transport.ConnectionPool() as pool:
+        assert _deliver(server.url("/one"), pool=pool).ok
+        assert _deliver(server.url("/two"), pool=pool).ok
+    assert server.requests[0].client != server.requests[1].client
+
+
+def test_pool_shared_by_threads(server):
+    with transport.ConnectionPool() as pool, ThreadPoolExecutor(4) as threads:
+        results = list(
+            threads.map(lambda n: _deliver(server.url(f"/{n}"), pool=pool), range(60))
+        )
+    assert all(result.ok for result in results)
+    assert sorted(r.path for r in server.requests) == sorted(f"/{n}" for n in range(60))
+    assert len({r.client for r in server.requests}) <= 4
+
+
+def test_a_closed_pool_keeps_nothing(server):
+    pool = transport.ConnectionPool()
+    assert _deliver(server.url("/a"), pool=pool).ok
+    pool.close()
+    assert _deliver(server.url("/b"), pool=pool).ok, "still usable"
+    assert _deliver(server.url("/c"), pool=pool).ok
+    assert len({r.client for r in server.requests}) == 3
+
+
+# -- TLS --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A certificate authority and a server certificate for 127.0.0.1."""
+    folder = tmp_path_factory.mktemp("tls")
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject, issuer, public_key, signing_key, extensions):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate(
+        name("Test CA"),
+        name("Test CA"),
+        ca_key.public_key(),
+        ca_key,
+        [(x509.BasicConstraints(ca=True, path_length=None), True)],
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate(
+        name("receiver"),
+        name("Test CA"),
+        key.public_key(),
+        ca_key,
+        [
+            (x509.SubjectAlternativeName([x509.IPAddress(ip_address(HOST))]), False),
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+        ],
+    )
+    pem = serialization.Encoding.PEM
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            pem,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return folder
+
+
+@pytest.fixture
+def tls_server(tls_files):
+    """The stub server behind TLS, with the test CA's certificate for 127.0.0.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_files / "cert.pem", tls_files / "key.pem")
+    with StubServer() as stub:
+        listener = stub._server.socket
+        stub._server.socket = context.wrap_socket(listener, server_side=True)
+        yield stub
+
+
+def test_https_checks_the_certificate(tls_server):
+    url = tls_server.url(f"/hook?token={SECRET_TOKEN}").replace("http:", "https:")
+    result = _deliver(url, timeout=2)
+    assert result.outcome == RETRY
+    assert result.error_class == "connection"
+    assert "TLS" in result.error_message
+    assert tls_server.requests == []
+    _assert_safe(result)
+
+
+def test_https_delivery_with_a_trusted_ca(tls_server, tls_files, monkeypatch):
+    trusting = ssl.create_default_context(cafile=str(tls_files / "ca.pem"))
+    monkeypatch.setattr(transport, "_tls_context", lambda: trusting)
+    url = tls_server.url("/hook").replace("http:", "https:")
+    with transport.ConnectionPool() as pool:
+        assert _deliver(url, pool=pool).ok
+        assert _deliver(url, pool=pool).ok
+    assert [r.path for r in tls_server.requests] == ["/hook", "/hook"]
+    assert len({r.client for r in tls_server.requests}) == 1
+
+
+def test_default_tls_context_verifies_host_names():
+    context = transport._tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
 
 
 def test_result_is_frozen():

@@ -1,15 +1,18 @@
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-
-import requests
 
 from odoo import api, fields, models
 from odoo.tools import SQL
 
 from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
-from mfg_integration.transport import GONE, SUCCESS, build_request, deliver
+from mfg_integration.transport import (
+    GONE,
+    SUCCESS,
+    ConnectionPool,
+    build_request,
+    deliver,
+)
 
 from ..tools import delay_once
 
@@ -76,10 +79,15 @@ class MfgIntegrationDelivery(models.AbstractModel):
             "credential": endpoint._get_credential(),
             "schedule": endpoint._schedule(),
         }
-        if any(messages.mapped("ordering_key")) or endpoint.delivery_concurrency <= 1:
-            stopped = self._deliver_in_order(messages, endpoint, context)
-        else:
-            stopped = self._deliver_concurrently(messages, endpoint, context)
+        with ConnectionPool() as pool:
+            context["pool"] = pool
+            if (
+                any(messages.mapped("ordering_key"))
+                or endpoint.delivery_concurrency <= 1
+            ):
+                stopped = self._deliver_in_order(messages, endpoint, context)
+            else:
+                stopped = self._deliver_concurrently(messages, endpoint, context)
         delivered = Message.browse(ids).filtered(lambda m: m.state == "done")
         if delivered:
             endpoint.sudo().last_success_at = max(delivered.mapped("processed_at"))
@@ -96,21 +104,20 @@ class MfgIntegrationDelivery(models.AbstractModel):
     def _deliver_in_order(self, messages, endpoint, context):
         """Send the messages one after the other (needed when ordering keys apply):
         each message waits for the outcome of the previous one."""
-        with _session() as session:
-            for message in messages:
-                blocker = message._ordering_blocker()
-                if blocker:
-                    message.blocked_by_id = blocker
-                    continue
-                request = self._prepare(message, endpoint, context)
-                if request is None:
-                    continue
-                result = deliver(
-                    endpoint.url, *request, endpoint.timeout, session=session
-                )
-                outcome = self._record(message, endpoint, result, context)
-                if outcome == GONE or endpoint.circuit_state == "open":
-                    return outcome
+        for message in messages:
+            blocker = message._ordering_blocker()
+            if blocker:
+                message.blocked_by_id = blocker
+                continue
+            request = self._prepare(message, endpoint, context)
+            if request is None:
+                continue
+            result = deliver(
+                endpoint.url, *request, endpoint.timeout, pool=context["pool"]
+            )
+            outcome = self._record(message, endpoint, result, context)
+            if outcome == GONE or endpoint.circuit_state == "open":
+                return outcome
         return None
 
     def _deliver_concurrently(self, messages, endpoint, context):
@@ -119,13 +126,10 @@ class MfgIntegrationDelivery(models.AbstractModel):
         recorded here, in emission order, after each wave, so that a 410 or an
         opening circuit stops the batch within one wave."""
         width = endpoint.delivery_concurrency
-        local = threading.local()
 
         def send(request):
-            if not hasattr(local, "session"):
-                local.session = _session()
             return deliver(
-                endpoint.url, *request, endpoint.timeout, session=local.session
+                endpoint.url, *request, endpoint.timeout, pool=context["pool"]
             )
 
         with ThreadPoolExecutor(max_workers=width) as pool:
@@ -256,11 +260,3 @@ class MfgIntegrationDelivery(models.AbstractModel):
         eta = self.env.cr.fetchone()[0]
         if eta:
             self._enqueue(endpoint, eta=eta)
-
-
-def _session():
-    """An HTTP session for deliveries: receivers are configured URLs, so no proxy or
-    .netrc look-up on every request."""
-    session = requests.Session()
-    session.trust_env = False
-    return session
