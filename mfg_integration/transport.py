@@ -355,6 +355,13 @@ class _Target:
         self.target = path + ("?" + query if query else "")
 
 
+@functools.lru_cache(maxsize=256)
+def _target_of(url):
+    """The parsed target of a URL: an endpoint's URL is the same for every message
+    of a delivery job, so it is parsed and encoded once."""
+    return _Target(url)
+
+
 class ConnectionPool:
     """Keep-alive HTTP/1.1 connections to delivery targets, reused between requests.
 
@@ -489,7 +496,7 @@ def deliver(url, body, headers, timeout, pool=None):
     if own_pool:
         pool = ConnectionPool(max_idle=0)
     try:
-        target = _Target(url)
+        target = _target_of(url)
         status, response_headers, excerpt = pool.post(target, body, headers, timeout)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         error_class, message = describe_request_exception(exc, url, timeout)
