@@ -21,6 +21,8 @@
 #   MFG_ADDONS=a,b       addons to install and test (default: the four suite addons)
 #   MFG_KEEP_DB=1        keep the test database and its temporary directory
 #   MFG_REQUIRE_ODOO=1   fail (instead of skip) when the Odoo tiers cannot run
+#   MFG_E2E_START_TIMEOUT=<s>  how long the e2e tier waits for its Odoo server to
+#                        answer (default 600: a cold first start loads the registry)
 #   PGHOST, PGPORT, PGUSER, PGPASSWORD  PostgreSQL connection
 set -uo pipefail
 
@@ -343,10 +345,23 @@ EOF
     # Odoo's log goes to a file that is checked afterwards. `-p no:warnings` leaves
     # Python warnings to Odoo's own handler, which logs them (py.warnings WARNING) as
     # under `odoo --test-enable`, so they fail the run too.
-    run_pytest odoo-tests 1 "$MFG_PY" -m pytest -p odoo -p no:cacheprovider -p no:warnings \
-        --odoo-config="$conf" --odoo-database="$TEST_DB" --odoo-http \
-        --odoo-log-level=warn --odoo-extra="logfile=$tests_log" \
-        "${test_dirs[@]}" && tests_ok=1
+    #
+    # No queue_job runner in this process. Importing the queue_job addon (pytest-odoo
+    # loads the registry first) patches Odoo's ThreadedServer.start, so the HTTP server
+    # that --odoo-http starts in the pytest process would also start a job runner thread
+    # on the test database. That runner would dispatch, over HTTP, the jobs that tests
+    # commit (test_concurrency commits its ingestion) while those tests delete them
+    # again, and queue_job then logs, depending on timing, "was requested to run job
+    # ..., but it does not exist, or is not in state enqueued, ...". The tests run jobs
+    # themselves (trap_jobs, the _job_* methods). A root channel of capacity 0 is
+    # queue_job's own switch for "no runner" (jobrunner._is_runner_enabled); the
+    # variable reaches this pytest process only, not the e2e server, which needs its
+    # runner.
+    ODOO_QUEUE_JOB_CHANNELS=root:0 \
+        run_pytest odoo-tests 1 "$MFG_PY" -m pytest -p odoo -p no:cacheprovider -p no:warnings \
+            --odoo-config="$conf" --odoo-database="$TEST_DB" --odoo-http \
+            --odoo-log-level=warn --odoo-extra="logfile=$tests_log" \
+            "${test_dirs[@]}" && tests_ok=1
     check_tier_log odoo-tests "$tests_log" "$tests_ok"
     run_e2e "$conf"
 }
@@ -369,6 +384,27 @@ check_tier_log() {
     fi
 }
 
+# clear_job_queue DB: remove the jobs the earlier tiers left to run (committed by the
+# install or by a test, in a state a runner picks up), saying which. The e2e server's
+# job runner would otherwise start by running them, on a database where what they
+# refer to may be gone, and its log (checked) would depend on what the earlier tiers
+# happened to leave behind.
+clear_job_queue() {
+    local rows
+    if ! rows=$(mfg_pg_sql "WITH gone AS (
+            DELETE FROM queue_job
+            WHERE state IN ('wait_dependencies', 'pending', 'enqueued', 'started')
+            RETURNING state, channel, method_name)
+        SELECT count(*), state, channel, method_name FROM gone
+        GROUP BY state, channel, method_name ORDER BY 2, 3, 4" "$1"); then
+        mfg_warn "e2e: could not clear the job queue of $1 (see the error above)"
+        return
+    fi
+    [[ -z $rows ]] && return
+    mfg_note "e2e: removed the jobs the earlier tiers left to run (count|state|channel|method):"
+    printf '%s\n' "$rows" | sed 's/^/    | /'
+}
+
 # End-to-end tier: a real Odoo server with its queue_job runner on the test database,
 # driven over HTTP by tests/e2e (which starts and stops the server itself).
 run_e2e() {  # run_e2e CONF
@@ -378,6 +414,7 @@ run_e2e() {  # run_e2e CONF
     fi
     local server_log=$MFG_TMP/e2e-server.log e2e_ok=0
     : >"$server_log"
+    clear_job_queue "$TEST_DB"
     MFG_E2E_CONFIG=$1 MFG_E2E_DB=$TEST_DB MFG_E2E_LOG=$server_log \
         MFG_E2E_ODOO_CMD="${MFG_ODOO_CMD[*]}" \
         run_pytest e2e 1 "$MFG_PY" -m pytest -p no:odoo -p no:cacheprovider tests/e2e \

@@ -3,19 +3,37 @@ database that scripts/test.sh installed, driven over real HTTP on 127.0.0.1.
 
 scripts/test.sh passes MFG_E2E_CONFIG, MFG_E2E_DB, MFG_E2E_ODOO_CMD and MFG_E2E_LOG.
 Without them (or without Odoo) the whole tier is skipped, loudly, by test.sh.
+MFG_E2E_START_TIMEOUT (seconds, default 600) bounds the wait for the server.
 """
 
+import importlib.util
 import os
 import shlex
 import socket
-import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
-import requests
 
 ENV_VARS = ("MFG_E2E_CONFIG", "MFG_E2E_DB", "MFG_E2E_ODOO_CMD", "MFG_E2E_LOG")
+
+
+def _load_harness():
+    """tests/e2e/harness.py, loaded by path (tests/ is not a package)."""
+    name = "mfg_e2e_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("harness.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+harness = _load_harness()
 
 
 def _free_port():
@@ -41,7 +59,8 @@ def registry(settings):
     from odoo.tools import config
 
     config.parse_config(
-        ["-c", settings["MFG_E2E_CONFIG"], "-d", settings["MFG_E2E_DB"]]
+        ["-c", settings["MFG_E2E_CONFIG"], "-d", settings["MFG_E2E_DB"]],
+        setup_logging=True,  # as before, without Odoo's PendingDeprecationWarning
     )
     return Registry(settings["MFG_E2E_DB"])
 
@@ -63,6 +82,7 @@ def hub(settings, committed):
     """A system with an API key and a signed inbound endpoint, and a running server."""
     from mfg_integration.webhooks import generate_webhook_secret
 
+    start_timeout = harness.start_timeout()  # a bad value fails before any setup
     suffix = uuid.uuid4().hex[:6]
     secret = generate_webhook_secret()
 
@@ -105,26 +125,10 @@ def hub(settings, committed):
         "--log-level=info",
         f"--logfile={settings['MFG_E2E_LOG']}",
     ]
-    server = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
+    # What the server prints before its logging is set up (an import error, a bad
+    # option) goes to a file of its own: the log check reads the log file only.
+    output = settings["MFG_E2E_LOG"] + ".out"
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(f"{base}/api/mfg/v1/health", timeout=2).status_code in (
-                200,
-                503,
-            ):
-                break
-        except requests.ConnectionError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"the Odoo server did not start; see {settings['MFG_E2E_LOG']}")
-        time.sleep(0.3)
-    data["base"] = base
-    yield data
 
     # Let the job runner finish the jobs the tests caused before stopping the server,
     # so that no job is dispatched to a server that is going away.
@@ -136,15 +140,6 @@ def hub(settings, committed):
             [data["user_id"]],
         )
         return env.cr.fetchone()[0]
-
-    deadline = time.monotonic() + 60
-    while committed(busy) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    server.terminate()
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
 
     def cleanup(env):
         env.cr.execute(
@@ -167,4 +162,29 @@ def hub(settings, committed):
         user.unlink()
         partner.unlink()
 
-    committed(cleanup)
+    # Whatever happens from here on (the server does not start, a test fails, the run
+    # is interrupted), the server's process group is stopped and the data removed.
+    server = None
+    try:
+        server = harness.start_server(command, output_path=output)
+        problem = None
+        try:
+            harness.wait_until_ready(
+                f"{base}/api/mfg/v1/health",
+                server,
+                start_timeout,
+                log_paths=(settings["MFG_E2E_LOG"], output),
+            )
+        except harness.ServerDidNotStart as exc:
+            problem = str(exc)
+        if problem:
+            pytest.fail(f"the Odoo server did not start: {problem}", pytrace=False)
+        data["base"] = base
+        yield data
+        deadline = time.monotonic() + 60
+        while server.poll() is None and committed(busy) and time.monotonic() < deadline:
+            time.sleep(0.3)
+    finally:
+        if server is not None:
+            harness.stop_server(server)
+        committed(cleanup)

@@ -34,7 +34,17 @@ class MfgIntegrationEndpoint(models.Model):
     _order = "system_id, direction, code"
     _check_company_auto = True
 
-    name = fields.Char(required=True, tracking=True)
+    # The scripting contract creates endpoints without a name: it defaults to one
+    # made of the system and the code, and stays editable (a name given or typed is
+    # kept when the code changes later).
+    name = fields.Char(
+        compute="_compute_name",
+        store=True,
+        readonly=False,
+        precompute=True,
+        required=True,
+        tracking=True,
+    )
     code = fields.Char(
         required=True,
         tracking=True,
@@ -196,6 +206,14 @@ class MfgIntegrationEndpoint(models.Model):
     _rotation_positive = models.Constraint(
         "CHECK(secret_rotation_hours >= 0)", "The rotation window cannot be negative."
     )
+
+    @api.depends("code", "system_id")
+    def _compute_name(self):
+        for endpoint in self:
+            if endpoint.name or not endpoint.code:
+                continue
+            system = endpoint.system_id.name
+            endpoint.name = f"{system}: {endpoint.code}" if system else endpoint.code
 
     def _compute_write_only_secrets(self):
         self.signing_secret = False

@@ -7,5 +7,6 @@ from . import test_mapping
 from . import test_multicompany
 from . import test_outbound
 from . import test_processing
+from . import test_scripting_contract
 from . import test_secrets
 from . import test_system
