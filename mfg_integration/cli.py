@@ -6,21 +6,35 @@ the ``[mfg_integration]`` section of the Odoo configuration file.
 ``mfg-integration send`` sends one CloudEvent, or a batch, to the hub and prints its
 answer. ``mfg-integration verify`` checks the Standard Webhooks signature of a request
 the hub sent (or any signed request) and prints its ``webhook-id``.
+``mfg-integration simulate mes`` plays an MES against a running hub: it receives the
+released production orders and reports their progress, material consumption and
+completion (see :mod:`mfg_integration.mes_simulator`).
 
-Exit status: 0 on success, 1 when the hub refused (``send``) or the signature does not
-verify (``verify``), 2 on a usage error. API keys and secrets are never printed, not
-even in error messages; prefer passing them through environment variables
-(``--key-env``, ``--secret-env``), since command-line arguments are visible to other
-local users.
+Exit status: 0 on success, 1 when the hub refused (``send``), the signature does not
+verify (``verify``) or no release came in time (``simulate``), 2 on a usage error.
+API keys and secrets are never printed, not even in error messages; prefer passing
+them through environment variables (``--key-env``, ``--secret-env``), since
+command-line arguments are visible to other local users.
 """
 
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 
 from .client import Client
 from .errors import AuthenticationFailed, IntegrationError, InvalidSecret
+from .mes_simulator import (
+    DEFAULT_PATH,
+    DEFAULT_SCRAP_RATE,
+    DEFAULT_SOURCE,
+    DEFAULT_SPEED,
+    REMAINING_ACTIONS,
+    MesSimulator,
+    describe_report,
+)
 from .secretbox import generate_key
 from .transport import check_header_name
 from .webhooks import (
@@ -32,6 +46,12 @@ from .webhooks import (
 
 DEFAULT_KEY_ENV = "MFG_INTEGRATION_API_KEY"
 DEFAULT_SECRET_ENV = "MFG_INTEGRATION_WEBHOOK_SECRET"
+# The simulators' defaults, shorter to type in a demo shell.
+SIMULATOR_KEY_ENV = "MFG_KEY"
+SIMULATOR_SECRET_ENV = "MFG_WEBHOOK_SECRET"
+DEFAULT_LISTEN = "127.0.0.1:8090"
+# How often the command checks for completed orders and for its --timeout.
+POLL_SECONDS = 0.2
 # Options whose value is a secret: never shown, even in usage errors.
 _SECRET_OPTIONS = ("--key", "--secret")
 MASK = "***"
@@ -112,6 +132,7 @@ def build_parser():
     )
     _add_send(commands)
     _add_verify(commands)
+    _add_simulate(commands)
     return parser
 
 
@@ -208,6 +229,118 @@ def _add_verify(commands):
     )
 
 
+def _add_simulate(commands):
+    simulate = commands.add_parser(
+        "simulate",
+        help="play an external system against a running hub",
+        description="Play an external system against a running hub.",
+    )
+    systems = simulate.add_subparsers(dest="system", required=True, metavar="SYSTEM")
+    mes = systems.add_parser(
+        "mes",
+        help="an MES: run the released production orders and report them",
+        description="Receive the hub's signed deliveries, run each "
+        "production_order.released order (work order progress, material "
+        "consumption, completion, sent with the API key) at --speed times real "
+        "time, and print one line per completed order. Runs until --orders "
+        "orders are completed, or until Ctrl-C or SIGTERM. Exit status: 0 done or "
+        "stopped, 1 no release within --timeout or cannot listen, 2 usage error.",
+    )
+    mes.add_argument(
+        "--hub",
+        required=True,
+        metavar="URL",
+        help="the hub's (Odoo's) address, e.g. http://127.0.0.1:8069",
+    )
+    keys = mes.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--key",
+        help="the API key of the MES system (visible in the process list: prefer "
+        "--key-env)",
+    )
+    keys.add_argument(
+        "--key-env",
+        metavar="VAR",
+        default=SIMULATOR_KEY_ENV,
+        help=f"environment variable holding the API key (default: {SIMULATOR_KEY_ENV})",
+    )
+    mes.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        help="the whsec_ signing secret of the hub's outbound endpoint; repeat "
+        "during a rotation (visible in the process list: prefer --secret-env)",
+    )
+    mes.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="environment variable holding one or more whsec_ secrets separated by "
+        "spaces; repeatable (default when no secret is given: "
+        f"{SIMULATOR_SECRET_ENV})",
+    )
+    mes.add_argument(
+        "--source",
+        default=DEFAULT_SOURCE,
+        help=f"CloudEvents source of the events sent (default: {DEFAULT_SOURCE})",
+    )
+    mes.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address of the webhook receiver; port 0 picks a free one (default: "
+        f"{DEFAULT_LISTEN})",
+    )
+    mes.add_argument(
+        "--path",
+        default=DEFAULT_PATH,
+        help=f"path the hub posts to; others answer 404 (default: {DEFAULT_PATH})",
+    )
+    mes.add_argument(
+        "--speed",
+        type=float,
+        default=DEFAULT_SPEED,
+        help="how many times faster than real time; 600 runs a 60-minute operation "
+        f"in 6 s (default: {DEFAULT_SPEED:g})",
+    )
+    mes.add_argument(
+        "--scrap-rate",
+        type=float,
+        default=DEFAULT_SCRAP_RATE,
+        help="expected share of scrapped parts per work order, 0 to 1 (default: "
+        f"{DEFAULT_SCRAP_RATE:g})",
+    )
+    mes.add_argument(
+        "--seed", type=int, help="seed of the simulation (default: unseeded)"
+    )
+    mes.add_argument(
+        "--remaining",
+        choices=REMAINING_ACTIONS,
+        default="close",
+        help="remaining_quantity_action of the completions (default: close)",
+    )
+    mes.add_argument(
+        "--orders",
+        type=int,
+        metavar="N",
+        help="exit (status 0) once N orders are completed (default: run until stopped)",
+    )
+    mes.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="exit with status 1 when no release arrives for this long while no "
+        "order runs (default: wait forever)",
+    )
+    mes.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per completed order on standard output (other "
+        "messages go to standard error)",
+    )
+
+
 def _read_bytes(path, option):
     if path == "-":
         return sys.stdin.buffer.read()
@@ -288,15 +421,21 @@ def _print_hub_error(error, secrets):
     sys.stderr.write(_scrub("\n".join(lines), secrets) + "\n")
 
 
+def _api_key(args, default_env=DEFAULT_KEY_ENV):
+    """The API key from --key, or from the environment variable of --key-env."""
+    if args.key is not None:
+        return args.key
+    name = args.key_env or default_env
+    key = os.environ.get(name, "")
+    if not key:
+        raise UsageError(
+            f"No API key: pass --key or set the environment variable {name}."
+        )
+    return key
+
+
 def _cmd_send(args):
-    key = args.key
-    if key is None:
-        key = os.environ.get(args.key_env or DEFAULT_KEY_ENV, "")
-        if not key:
-            raise UsageError(
-                f"No API key: pass --key or set the environment variable "
-                f"{args.key_env or DEFAULT_KEY_ENV}."
-            )
+    key = _api_key(args)
     events, data = _send_payload(args)
     try:
         client = Client(
@@ -331,17 +470,18 @@ def _cmd_send(args):
     return 0
 
 
-def _verify_secrets(args):
+def _verify_secrets(args, default_env=DEFAULT_SECRET_ENV):
+    """The signing secrets from --secret and --secret-env (or ``default_env``)."""
     secrets = list(args.secret)
     names = list(args.secret_env)
     if not secrets and not names:
-        names = [DEFAULT_SECRET_ENV]
+        names = [default_env]
     for name in names:
         secrets.extend(os.environ.get(name, "").split())
     if not secrets:
         raise UsageError(
             "No signing secret: pass --secret or --secret-env, or set the "
-            f"environment variable {DEFAULT_SECRET_ENV}."
+            f"environment variable {default_env}."
         )
     for position, secret in enumerate(secrets, start=1):
         try:
@@ -384,6 +524,145 @@ def _cmd_verify(args):
     return 0
 
 
+def _parse_listen(text):
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not sep or not host or not 0 <= number <= 65535:
+        raise UsageError("--listen is HOST:PORT, e.g. 127.0.0.1:8090.")
+    return host, number
+
+
+def _check_simulate_numbers(args):
+    if args.orders is not None and args.orders < 1:
+        raise UsageError("--orders is a whole number from 1.")
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        raise UsageError("--timeout is a number of seconds more than 0.")
+
+
+class _Printer:
+    """Thread-safe output lines with every secret masked."""
+
+    def __init__(self, hidden):
+        self._hidden = hidden
+        self._lock = threading.Lock()
+
+    def out(self, text):
+        self._write(sys.stdout, text)
+
+    def err(self, text):
+        self._write(sys.stderr, text)
+
+    def _write(self, stream, text):
+        with self._lock:
+            stream.write(_scrub(text, self._hidden) + "\n")
+            stream.flush()
+
+
+def _build_simulator(args, key, secrets, printer):
+    """Return ``(client, simulator)``; a bad setting is a usage error."""
+    listen = _parse_listen(args.listen)
+    _check_simulate_numbers(args)
+    simulator = None
+
+    def pause(seconds):  # waits between the client's retries end on stop
+        simulator.pause(seconds)
+
+    def on_report(report):
+        if args.json:
+            printer.out(json.dumps(report, ensure_ascii=False))
+        else:
+            printer.out(describe_report(report))
+
+    try:
+        client = Client(args.hub, key, sleep=pause)
+    except ValueError as exc:
+        raise UsageError(_scrub(str(exc), [key, *secrets])) from None
+    try:
+        simulator = MesSimulator(
+            client,
+            secrets,
+            listen=listen,
+            path=args.path,
+            speed=args.speed,
+            scrap_rate=args.scrap_rate,
+            seed=args.seed,
+            source=args.source,
+            remaining=args.remaining,
+            log=printer.err,
+            on_report=on_report,
+        )
+    except ValueError as exc:
+        client.close()
+        raise UsageError(str(exc)) from None
+    return client, simulator
+
+
+def _wait_for_orders(simulator, args, stop_requested):
+    """0 when --orders orders are completed or a signal asks to stop; 1 when no
+    release came within --timeout."""
+    while not stop_requested.is_set():
+        if args.orders is not None:
+            if simulator.wait_completed(args.orders, POLL_SECONDS):
+                return 0
+        else:
+            stop_requested.wait(POLL_SECONDS)
+        if args.timeout is not None and simulator.idle_for() >= args.timeout:
+            done = simulator.counts["completed"]
+            target = f" of {args.orders}" if args.orders is not None else ""
+            sys.stderr.write(
+                f"error: no production order released for {args.timeout:g} s "
+                f"({done}{target} order(s) completed): check that the hub has an "
+                f"outbound endpoint posting to {simulator.url} with this signing "
+                "secret, subscribed to production_order.released.\n"
+            )
+            return 1
+    return 0
+
+
+def _cmd_simulate(args):
+    key = _api_key(args, SIMULATOR_KEY_ENV)
+    secrets = _verify_secrets(args, SIMULATOR_SECRET_ENV)
+    printer = _Printer([key, *secrets])
+    client, simulator = _build_simulator(args, key, secrets, printer)
+    stop_requested = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    try:
+        try:
+            simulator.start()
+        except OSError as exc:
+            sys.stderr.write(f"error: cannot listen on {args.listen}: {exc.strerror}\n")
+            return 1
+        try:
+            announce = printer.err if args.json else printer.out
+            announce(
+                f"MES simulator listening on {simulator.url} (hub {client.base_url}, "
+                f"speed {simulator.speed:g}x)"
+            )
+            return _wait_for_orders(simulator, args, stop_requested)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            simulator.stop()
+            printer.err(
+                "MES simulator stopped: {completed} order(s) completed, {failed} "
+                "failed ({rejected_events} event(s) refused by the hub), "
+                "{bad_signatures} delivery(ies) with a bad signature, {duplicates} "
+                "duplicate(s), {cancelled} cancellation(s), {ignored} other "
+                "event(s) ignored".format(**simulator.counts)
+            )
+    finally:
+        client.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None):
     """Run ``mfg-integration`` with ``argv`` (default: the process's arguments).
 
@@ -406,6 +685,8 @@ def main(argv=None):
             return _cmd_send(args)
         elif args.command == "verify":
             return _cmd_verify(args)
+        elif args.command == "simulate":
+            return _cmd_simulate(args)
     except UsageError as exc:
         usage_parser = exc.args[1] if len(exc.args) > 1 else parser
         message = _scrub(_safe_usage_message(str(exc.args[0])), _secrets_in(argv))

@@ -186,8 +186,27 @@ class NoHandler(PermanentError):
 
 
 class BusinessRuleError(PermanentError):
+    """The records exist but the action is not allowed now (finished order, lot not
+    in quarantine…)."""
+
     slug = "business-rule"
     title = "Business rule violated"
+
+
+class ReferenceNotFound(PermanentError):
+    """A reference in the data names no record the sending system may use; the
+    message names the JSON pointer and the value."""
+
+    slug = "reference.not-found"
+    title = "Reference not found"
+
+
+class UnknownUnit(PermanentError):
+    """A quantity's unit of measure is not a unit of Odoo, or cannot be converted to
+    the unit of the record it is booked on."""
+
+    slug = "uom.unknown"
+    title = "Unknown unit of measure"
 
 
 class IdempotencyKeyReused(IntegrationError):

@@ -8,7 +8,7 @@
     "author": "mfg_integration contributors",
     "license": "LGPL-3",
     "development_status": "Alpha",
-    "depends": ["mail", "queue_job", "uom"],
+    "depends": ["mail", "queue_job", "uom", "stock"],
     "external_dependencies": {
         "python": [
             "mfg-integration",
@@ -33,6 +33,7 @@
         "views/mfg_integration_message_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",
         "wizards/mfg_integration_secret_reveal_views.xml",
+        "views/res_users_views.xml",
         "views/menus.xml",
     ],
     "installable": True,

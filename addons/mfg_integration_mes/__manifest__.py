@@ -9,10 +9,14 @@
     "development_status": "Alpha",
     "depends": ["mfg_integration_core", "mrp"],
     "data": [
+        "security/mfg_integration_mes_security.xml",
         "data/mfg_integration_event_type_data.xml",
+        "views/mrp_production_views.xml",
     ],
     "demo": [
+        "demo/mrp_demo.xml",
         "demo/mfg_integration_system_demo.xml",
     ],
+    "post_init_hook": "post_init_hook",
     "installable": True,
 }

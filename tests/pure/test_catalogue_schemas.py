@@ -38,6 +38,7 @@ QUALITY = "mfg_integration_quality"
 # The seed catalogue of ARCHITECTURE.md: event type code -> (owning addon, direction).
 EXPECTED_EVENTS = {
     "production_order.released": (MES, "outbound"),
+    "production_order.cancelled": (MES, "outbound"),
     "work_order.progress_reported": (MES, "inbound"),
     "production_order.completed": (MES, "inbound"),
     "material.consumed": (MES, "inbound"),

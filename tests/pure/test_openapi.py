@@ -59,8 +59,8 @@ def resolver_for(document):
     return validator
 
 
-def test_catalogue_has_fourteen_schemas():
-    assert len(SCHEMA_FILES) == 14
+def test_catalogue_has_fifteen_schemas():
+    assert len(SCHEMA_FILES) == 15
     assert all(path.name.endswith(".v1.json") for path in SCHEMA_FILES)
 
 

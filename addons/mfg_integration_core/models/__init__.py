@@ -16,3 +16,6 @@ from . import mfg_integration_mapping_part
 from . import mfg_integration_mapping_line
 from . import mfg_integration_mapping_transform
 from . import mfg_integration_mapping_value
+from . import mfg_integration_resolver
+from . import mfg_integration_linked_mixin
+from . import res_users

@@ -178,16 +178,8 @@ class MfgIntegrationEventType(models.Model):
                     problems="; ".join(f"{v.pointer} {v.message}" for v in violations),
                 )
             )
-        subscriptions = (
-            self.env["mfg.integration.subscription"]
-            .sudo()
-            .search(
-                [
-                    ("event_type_id", "=", event_type.id),
-                    ("endpoint_id.active", "=", True),
-                ]
-            )
-            .filtered(lambda s: s._matches(record))
+        subscriptions = event_type._subscriptions().filtered(
+            lambda s: s._matches(record)
         )
         event = new_event(
             code,
@@ -197,8 +189,24 @@ class MfgIntegrationEventType(models.Model):
             dataschema=f"urn:mfg-integration:event:{code}:v{schema.version}",
         )
         return self.env["mfg.integration.message"]._create_outbound(
-            event, event_type, schema.version, subscriptions
+            event, event_type, schema.version, subscriptions, record=record
         )
+
+    def _subscriptions(self):
+        """The active subscriptions of this event type (to active endpoints)."""
+        return (
+            self.env["mfg.integration.subscription"]
+            .sudo()
+            .search(
+                [("event_type_id", "in", self.ids), ("endpoint_id.active", "=", True)]
+            )
+        )
+
+    @api.model
+    def _has_subscribers(self, code):
+        """Whether emitting ``code`` would reach anybody: emitters skip building a
+        payload nobody subscribed to."""
+        return bool(self.sudo().get_by_code(code)._subscriptions())
 
     @api.model
     def _event_source(self):

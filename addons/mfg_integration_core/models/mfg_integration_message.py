@@ -184,12 +184,19 @@ class MfgIntegrationMessage(models.Model):
         )
 
     @api.model
-    def _create_outbound(self, event, event_type, version, subscriptions):
+    def _create_outbound(self, event, event_type, version, subscriptions, record=None):
         """Write one outbound message per subscription (transactional outbox) and make
-        sure each endpoint's delivery job will run once the transaction commits."""
+        sure each endpoint's delivery job will run once the transaction commits.
+
+        The messages are linked to ``record`` (what the event is about) and carry the
+        correlation id of the inbound message being processed, if any."""
         if not subscriptions:
             return self.browse()
         data_json = json.dumps(event["data"], ensure_ascii=False, separators=(",", ":"))
+        link = {}
+        if record is not None and len(record) == 1:
+            link = {"result_model": record._name, "result_id": record.id}
+        correlation_id = self.env.context.get("mfg_integration_correlation_id")
         values = []
         for subscription in subscriptions:
             endpoint = subscription.endpoint_id
@@ -210,7 +217,9 @@ class MfgIntegrationMessage(models.Model):
                     "ce_dataschema": event.get("dataschema"),
                     "payload": data_json,
                     "ordering_key": subscription._ordering_value(event["data"]),
+                    "correlation_id": correlation_id,
                     "state": "queued",
+                    **link,
                 }
             )
         # the outbox rows are a log, not documents: no "created" note in a chatter
@@ -314,18 +323,13 @@ class MfgIntegrationMessage(models.Model):
         self.ensure_one()
         if self.state not in ("received", "queued", "failed"):
             return  # replayed, discarded or processed meanwhile: nothing to do
-        handler = self.env["mfg.integration.handler"]._get_handler(self.event_code)
         started = time.monotonic()
         sudo = self.sudo()
         try:
-            if handler is None:
-                raise errors.NoHandler(
-                    f"No handler processes '{self.event_code}' events: install the "
-                    "domain module that handles them."
-                )
+            handler, as_system = self._handler()
             data = self._canonical_data(json.loads(sudo.payload))
             with self.env.cr.savepoint():
-                result = handler(self, data)
+                result = handler(as_system, data)
         except DatabaseError as exc:
             if isinstance(exc, CONCURRENCY_ERRORS):
                 raise  # queue_job retries the whole job in a new transaction
@@ -352,6 +356,53 @@ class MfgIntegrationMessage(models.Model):
             if isinstance(result, models.BaseModel) and len(result) == 1:
                 values.update(result_model=result._name, result_id=result.id)
             sudo.write(values)
+
+    def _handler(self):
+        """The handler of this message's event type, bound to the sending system's
+        technical user (its rights, its company, its plant), and this message in the
+        same environment. Events that the handler emits carry this message's
+        correlation id.
+
+        :raise NoHandler: no installed module handles the event type
+        """
+        self.ensure_one()
+        system = self.system_id
+        env = self.env(
+            user=system.user_id.id or self.env.uid,
+            context=dict(
+                self.env.context,
+                allowed_company_ids=[system.company_id.id],
+                mfg_integration_correlation_id=self.correlation_id,
+            ),
+            su=False,
+        )
+        handler = env["mfg.integration.handler"]._get_handler(self.event_code)
+        if handler is None:
+            raise errors.NoHandler(
+                f"No handler processes '{self.event_code}' events: install the "
+                "domain module that handles them."
+            )
+        return handler, self.with_env(env)
+
+    def _post_note(self, record, summary):
+        """Post one concise note on ``record`` (a business document with a chatter)
+        about this processed message: its event type, system, summary and
+        correlation id."""
+        self.ensure_one()
+        if not hasattr(record, "message_post"):
+            return
+        record.message_post(
+            body=self.env._(
+                "%(event)s from %(system)s: %(summary)s (correlation id %(corr)s, "
+                "message %(id)s)",
+                event=self.event_code,
+                system=self.system_id.name,
+                summary=summary,
+                corr=self.correlation_id or "-",
+                id=self.id,
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
 
     def _canonical_data(self, data):
         """Apply the inbound mapping of the message's system (or endpoint), if any,

@@ -49,6 +49,16 @@ class MfgIntegrationSystem(models.Model):
         default=lambda self: self.env.company,
         index=True,
     )
+    warehouse_id = fields.Many2one(
+        "stock.warehouse",
+        string="Plant",
+        check_company=True,
+        tracking=True,
+        help="Bind the system to one plant (warehouse): the references in its events "
+        "are resolved within that plant only (orders, locations…), and integration "
+        "users restricted to other plants do not see its messages. Empty: the whole "
+        "company.",
+    )
     responsible_id = fields.Many2one(
         "res.users",
         string="Responsible",
@@ -181,7 +191,7 @@ class MfgIntegrationSystem(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
-        if "active" in vals or "name" in vals or "company_id" in vals:
+        if {"active", "name", "company_id", "kind"} & set(vals):
             self._sync_technical_user()
         return res
 
@@ -201,14 +211,20 @@ class MfgIntegrationSystem(models.Model):
             "company_ids": [Command.set(self.company_id.ids)],
         }
 
+    def _technical_user_groups(self):
+        """The groups of this system's technical user: the ingress group, plus what
+        the domain modules add for the flows of the system's kind (least privilege:
+        an MES gets the MES flows' rights, nothing else)."""
+        self.ensure_one()
+        return self.env.ref("mfg_integration_core.group_mfg_integration_ingress")
+
     def _create_technical_user(self):
         """Create the technical user of this system (without password: no login)."""
         self.ensure_one()
-        group = self.env.ref("mfg_integration_core.group_mfg_integration_ingress")
         values = self._technical_user_values()
         values.update(
             login=f"mfg_integration_system_{self.id}",
-            group_ids=[Command.set(group.ids)],
+            group_ids=[Command.set(self._technical_user_groups().ids)],
         )
         # Creating users needs the administration rights that an integration manager
         # may lack; the values above are fully controlled here.
@@ -217,7 +233,9 @@ class MfgIntegrationSystem(models.Model):
 
     def _sync_technical_user(self):
         for system in self.filtered("user_id"):
-            system.user_id.sudo().write(system._technical_user_values())
+            values = system._technical_user_values()
+            values["group_ids"] = [Command.set(system._technical_user_groups().ids)]
+            system.user_id.sudo().write(values)
 
     def action_view_endpoints(self):
         self.ensure_one()

@@ -8,6 +8,7 @@ class TestMesCatalogue(CatalogueMixin, TransactionCase):
     module = "mfg_integration_mes"
     events = {
         "production_order.released": "outbound",
+        "production_order.cancelled": "outbound",
         "work_order.progress_reported": "inbound",
         "production_order.completed": "inbound",
         "material.consumed": "inbound",

@@ -1,0 +1,6 @@
+from . import mfg_integration_resolver
+from . import mfg_integration_system
+from . import mfg_integration_subscription
+from . import mrp_production
+from . import mrp_workorder
+from . import stock_move
