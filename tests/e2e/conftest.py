@@ -87,6 +87,9 @@ def hub(settings, committed):
     secret = generate_webhook_secret()
 
     def setup(env):
+        # the demo data's subscriptions would send this tier's events to demo URLs
+        demo_subscriptions = env["mfg.integration.subscription"].search([])
+        demo_subscriptions.active = False
         system = env["mfg.integration.system"].create(
             {"name": f"E2E {suffix}", "code": f"e2e_{suffix}", "kind": "mes"}
         )
@@ -108,6 +111,7 @@ def hub(settings, committed):
             "endpoint_code": endpoint.code,
             "endpoint_id": endpoint.id,
             "secret": secret,
+            "demo_subscription_ids": demo_subscriptions.ids,
         }
 
     data = committed(setup)
@@ -157,6 +161,9 @@ def hub(settings, committed):
             [("system_id", "=", data["system_id"])]
         ).unlink()
         env["mfg.integration.system"].browse(data["system_id"]).unlink()
+        env["mfg.integration.subscription"].with_context(active_test=False).browse(
+            data["demo_subscription_ids"]
+        ).active = True
         user = env["res.users"].with_context(active_test=False).browse(data["user_id"])
         partner = user.partner_id
         user.unlink()

@@ -1,0 +1,153 @@
+"""A manufacturing order confirmed in Odoo is run to done by the MES simulator, over
+HTTP alone: Odoo's job runner delivers production_order.released to the simulator,
+which reports progress, consumption and completion back with the system's API key."""
+
+import time
+
+from mfg_integration.client import Client
+from mfg_integration.mes_simulator import MesSimulator
+from mfg_integration.webhooks import generate_webhook_secret
+
+#: generous bounds: a cold machine is slow; nothing here is a timing assertion
+RUN_TIMEOUT = 600
+
+
+def _on_hand(env, product, lot=None):
+    location = env.ref("stock.warehouse0").lot_stock_id
+    quants = env["stock.quant"]._gather(product, location, lot_id=lot, strict=True)
+    return sum(quants.mapped("quantity"))
+
+
+def _stock(env):
+    products = {
+        code: env["product.product"].search([("default_code", "=", code)], limit=1)
+        for code in ("FG-PUMP-200", "RM-AL-CAST-200", "CP-MOTOR-200W", "RM-SEALANT-5")
+    }
+    lot = env["stock.lot"].search(
+        [
+            ("name", "=", "LOT-2025-0311-A"),
+            ("product_id", "=", products["RM-AL-CAST-200"].id),
+        ]
+    )
+    return {
+        "FG-PUMP-200": _on_hand(env, products["FG-PUMP-200"]),
+        "RM-AL-CAST-200": _on_hand(env, products["RM-AL-CAST-200"], lot),
+        "CP-MOTOR-200W": _on_hand(env, products["CP-MOTOR-200W"]),
+        "RM-SEALANT-5": _on_hand(env, products["RM-SEALANT-5"]),
+    }
+
+
+def test_simulated_mes_runs_a_confirmed_order_to_done(hub, committed):
+    secret = generate_webhook_secret()
+    client = Client(hub["base"], hub["token"], timeout=60, max_attempts=8)
+    simulator = MesSimulator(client, secret, speed=3000, scrap_rate=0.1, seed=7)
+    with simulator:
+
+        def setup(env):
+            endpoint = env["mfg.integration.endpoint"].create(
+                {
+                    "system_id": hub["system_id"],
+                    "direction": "outbound",
+                    "code": "e2e-mes-orders",
+                    "url": simulator.url,
+                    "signing_secret": secret,
+                }
+            )
+            Types = env["mfg.integration.event.type"]
+            for code in ("production_order.released", "production_order.cancelled"):
+                env["mfg.integration.subscription"].create(
+                    {
+                        "event_type_id": Types.get_by_code(code).id,
+                        "endpoint_id": endpoint.id,
+                    }
+                )
+
+        committed(setup)
+        before = committed(_stock)
+
+        def confirm(env):
+            product = env["product.product"].search(
+                [("default_code", "=", "FG-PUMP-200")], limit=1
+            )
+            order = env["mrp.production"].create(
+                {"product_id": product.id, "product_qty": 20}
+            )
+            order.action_confirm()
+            return order.id, order.name
+
+        order_id, order_name = committed(confirm)
+        assert simulator.wait_completed(1, timeout=RUN_TIMEOUT), (
+            f"the simulator completed no order: {simulator.counts} {simulator.failures}"
+        )
+        (report,) = simulator.reports
+        assert report["production_order"] == order_name
+        assert not simulator.failures
+        assert simulator.counts["bad_signatures"] == 0
+
+        def order_state(env):
+            order = env["mrp.production"].browse(order_id)
+            messages = env["mfg.integration.message"].search(
+                [
+                    ("system_id", "=", hub["system_id"]),
+                    ("direction", "=", "inbound"),
+                    ("ce_source", "=", "urn:mfg-integration:simulator:mes"),
+                ]
+            )
+            return order.state, messages.mapped("state")
+
+        deadline = time.monotonic() + RUN_TIMEOUT
+        state, message_states = committed(order_state)
+        while time.monotonic() < deadline and (
+            state != "done" or set(message_states) - {"done"}
+        ):
+            if "dead" in message_states:
+                break
+            time.sleep(0.5)
+            state, message_states = committed(order_state)
+        assert state == "done", (state, message_states)
+        assert set(message_states) == {"done"}, message_states
+        assert len(message_states) == report["events"]
+
+        def check(env):
+            order = env["mrp.production"].browse(order_id)
+            assert order.qty_produced == report["quantity_produced"]
+            workorders = {
+                wo._mfg_integration_reference(): wo for wo in order.workorder_ids
+            }
+            for reported in report["work_orders"]:
+                workorder = workorders[reported["work_order"]]
+                assert workorder.state == "done"
+                assert workorder.qty_produced == reported["quantity_good"]
+                assert abs(workorder.duration - reported["duration_minutes"]) < 0.1
+                scrapped = sum(workorder.scrap_ids.mapped("scrap_qty"))
+                assert scrapped == reported["quantity_scrap"], (
+                    workorder.name,
+                    scrapped,
+                )
+            assert (
+                sum(order.scrap_ids.mapped("scrap_qty")) == report["quantity_scrapped"]
+            )
+            return _stock(env)
+
+        after = committed(check)
+        assert (
+            after["FG-PUMP-200"] == before["FG-PUMP-200"] + report["quantity_produced"]
+        )
+        consumed = {
+            (c["product"], c["lot"]): c["quantity"] for c in report["consumption"]
+        }
+        assert (
+            before["RM-AL-CAST-200"] - after["RM-AL-CAST-200"]
+            == consumed[("RM-AL-CAST-200", "LOT-2025-0311-A")]
+        )
+        assert (
+            before["CP-MOTOR-200W"] - after["CP-MOTOR-200W"]
+            == consumed[("CP-MOTOR-200W", None)]
+        )
+        assert (
+            abs(
+                (before["RM-SEALANT-5"] - after["RM-SEALANT-5"])
+                - consumed[("RM-SEALANT-5", None)]
+            )
+            < 1e-6
+        )
