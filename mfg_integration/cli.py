@@ -46,9 +46,6 @@ from .webhooks import (
 
 DEFAULT_KEY_ENV = "MFG_INTEGRATION_API_KEY"
 DEFAULT_SECRET_ENV = "MFG_INTEGRATION_WEBHOOK_SECRET"
-# The simulators' defaults, shorter to type in a demo shell.
-SIMULATOR_KEY_ENV = "MFG_KEY"
-SIMULATOR_SECRET_ENV = "MFG_WEBHOOK_SECRET"
 DEFAULT_LISTEN = "127.0.0.1:8090"
 # How often the command checks for completed orders and for its --timeout.
 POLL_SECONDS = 0.2
@@ -261,8 +258,8 @@ def _add_simulate(commands):
     keys.add_argument(
         "--key-env",
         metavar="VAR",
-        default=SIMULATOR_KEY_ENV,
-        help=f"environment variable holding the API key (default: {SIMULATOR_KEY_ENV})",
+        default=DEFAULT_KEY_ENV,
+        help=f"environment variable holding the API key (default: {DEFAULT_KEY_ENV})",
     )
     mes.add_argument(
         "--secret",
@@ -278,7 +275,7 @@ def _add_simulate(commands):
         metavar="VAR",
         help="environment variable holding one or more whsec_ secrets separated by "
         "spaces; repeatable (default when no secret is given: "
-        f"{SIMULATOR_SECRET_ENV})",
+        f"{DEFAULT_SECRET_ENV})",
     )
     mes.add_argument(
         "--source",
@@ -625,8 +622,8 @@ def _wait_for_orders(simulator, args, stop_requested):
 
 
 def _cmd_simulate(args):
-    key = _api_key(args, SIMULATOR_KEY_ENV)
-    secrets = _verify_secrets(args, SIMULATOR_SECRET_ENV)
+    key = _api_key(args, DEFAULT_KEY_ENV)
+    secrets = _verify_secrets(args, DEFAULT_SECRET_ENV)
     printer = _Printer([key, *secrets])
     client, simulator = _build_simulator(args, key, secrets, printer)
     stop_requested = threading.Event()

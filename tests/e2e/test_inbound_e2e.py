@@ -57,11 +57,12 @@ def test_event_is_accepted_then_processed_by_the_job_runner(hub, committed):
     response = _post(hub, _event("e2e-1", _example(committed)))
     assert response.status_code == 202, response.text
     message_id = response.json()["id"]
-    # No domain handler exists yet for this event type: the runner's job must turn
-    # the message into a dead letter, which proves the whole asynchronous path.
+    # The schema's example names an order this database does not have: the runner's
+    # job runs the MES handler, which refuses it as a dead letter naming the pointer.
     status = _wait_for_state(hub, message_id, {"done", "dead"})
     assert status["state"] == "dead", status
-    assert status["error"]["class"] == "no-handler"
+    assert status["error"]["class"] == "reference.not-found"
+    assert "/data/production_order" in status["error"]["message"]
     assert status["attempts"] == 1
 
 

@@ -42,6 +42,7 @@ def test_simulated_mes_runs_a_confirmed_order_to_done(hub, committed):
     client = Client(hub["base"], hub["token"], timeout=60, max_attempts=8)
     simulator = MesSimulator(client, secret, speed=3000, scrap_rate=0.1, seed=7)
     with simulator:
+        endpoint_ids = []
 
         def setup(env):
             endpoint = env["mfg.integration.endpoint"].create(
@@ -61,93 +62,102 @@ def test_simulated_mes_runs_a_confirmed_order_to_done(hub, committed):
                         "endpoint_id": endpoint.id,
                     }
                 )
+            endpoint_ids.append(endpoint.id)
+
+        def teardown(env):
+            # the other tests of the session emit these events too: no more deliveries
+            # to this simulator
+            endpoints = env["mfg.integration.endpoint"].browse(endpoint_ids)
+            env["mfg.integration.subscription"].search(
+                [("endpoint_id", "in", endpoints.ids)]
+            ).unlink()
+            endpoints.active = False
 
         committed(setup)
-        before = committed(_stock)
+        try:
+            _run_and_check(hub, committed, simulator)
+        finally:
+            committed(teardown)
 
-        def confirm(env):
-            product = env["product.product"].search(
-                [("default_code", "=", "FG-PUMP-200")], limit=1
-            )
-            order = env["mrp.production"].create(
-                {"product_id": product.id, "product_qty": 20}
-            )
-            order.action_confirm()
-            return order.id, order.name
 
-        order_id, order_name = committed(confirm)
-        assert simulator.wait_completed(1, timeout=RUN_TIMEOUT), (
-            f"the simulator completed no order: {simulator.counts} {simulator.failures}"
+def _run_and_check(hub, committed, simulator):
+    before = committed(_stock)
+
+    def confirm(env):
+        product = env["product.product"].search(
+            [("default_code", "=", "FG-PUMP-200")], limit=1
         )
-        (report,) = simulator.reports
-        assert report["production_order"] == order_name
-        assert not simulator.failures
-        assert simulator.counts["bad_signatures"] == 0
+        order = env["mrp.production"].create(
+            {"product_id": product.id, "product_qty": 20}
+        )
+        order.action_confirm()
+        return order.id, order.name
 
-        def order_state(env):
-            order = env["mrp.production"].browse(order_id)
-            messages = env["mfg.integration.message"].search(
-                [
-                    ("system_id", "=", hub["system_id"]),
-                    ("direction", "=", "inbound"),
-                    ("ce_source", "=", "urn:mfg-integration:simulator:mes"),
-                ]
-            )
-            return order.state, messages.mapped("state")
+    order_id, order_name = committed(confirm)
+    assert simulator.wait_completed(1, timeout=RUN_TIMEOUT), (
+        f"the simulator completed no order: {simulator.counts} {simulator.failures}"
+    )
+    (report,) = simulator.reports
+    assert report["production_order"] == order_name
+    assert not simulator.failures
+    assert simulator.counts["bad_signatures"] == 0
 
-        deadline = time.monotonic() + RUN_TIMEOUT
+    def order_state(env):
+        order = env["mrp.production"].browse(order_id)
+        messages = env["mfg.integration.message"].search(
+            [
+                ("system_id", "=", hub["system_id"]),
+                ("direction", "=", "inbound"),
+                ("ce_source", "=", "urn:mfg-integration:simulator:mes"),
+            ]
+        )
+        return order.state, messages.mapped("state")
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    state, message_states = committed(order_state)
+    while time.monotonic() < deadline and (
+        state != "done" or set(message_states) - {"done"}
+    ):
+        if "dead" in message_states:
+            break
+        time.sleep(0.5)
         state, message_states = committed(order_state)
-        while time.monotonic() < deadline and (
-            state != "done" or set(message_states) - {"done"}
-        ):
-            if "dead" in message_states:
-                break
-            time.sleep(0.5)
-            state, message_states = committed(order_state)
-        assert state == "done", (state, message_states)
-        assert set(message_states) == {"done"}, message_states
-        assert len(message_states) == report["events"]
+    assert state == "done", (state, message_states)
+    assert set(message_states) == {"done"}, message_states
+    assert len(message_states) == report["events"]
 
-        def check(env):
-            order = env["mrp.production"].browse(order_id)
-            assert order.qty_produced == report["quantity_produced"]
-            workorders = {
-                wo._mfg_integration_reference(): wo for wo in order.workorder_ids
-            }
-            for reported in report["work_orders"]:
-                workorder = workorders[reported["work_order"]]
-                assert workorder.state == "done"
-                assert workorder.qty_produced == reported["quantity_good"]
-                assert abs(workorder.duration - reported["duration_minutes"]) < 0.1
-                scrapped = sum(workorder.scrap_ids.mapped("scrap_qty"))
-                assert scrapped == reported["quantity_scrap"], (
-                    workorder.name,
-                    scrapped,
-                )
-            assert (
-                sum(order.scrap_ids.mapped("scrap_qty")) == report["quantity_scrapped"]
+    def check(env):
+        order = env["mrp.production"].browse(order_id)
+        assert order.qty_produced == report["quantity_produced"]
+        workorders = {wo._mfg_integration_reference(): wo for wo in order.workorder_ids}
+        for reported in report["work_orders"]:
+            workorder = workorders[reported["work_order"]]
+            assert workorder.state == "done"
+            assert workorder.qty_produced == reported["quantity_good"]
+            assert abs(workorder.duration - reported["duration_minutes"]) < 0.1
+            scrapped = sum(workorder.scrap_ids.mapped("scrap_qty"))
+            assert scrapped == reported["quantity_scrap"], (
+                workorder.name,
+                scrapped,
             )
-            return _stock(env)
+        assert sum(order.scrap_ids.mapped("scrap_qty")) == report["quantity_scrapped"]
+        return _stock(env)
 
-        after = committed(check)
-        assert (
-            after["FG-PUMP-200"] == before["FG-PUMP-200"] + report["quantity_produced"]
+    after = committed(check)
+    assert after["FG-PUMP-200"] == before["FG-PUMP-200"] + report["quantity_produced"]
+    consumed = {(c["product"], c["lot"]): c["quantity"] for c in report["consumption"]}
+    assert (
+        before["RM-AL-CAST-200"] - after["RM-AL-CAST-200"]
+        == consumed[("RM-AL-CAST-200", "LOT-2025-0311-A")]
+    )
+    assert (
+        before["CP-MOTOR-200W"] - after["CP-MOTOR-200W"]
+        == consumed[("CP-MOTOR-200W", None)]
+    )
+    assert (
+        abs(
+            (before["RM-SEALANT-5"] - after["RM-SEALANT-5"])
+            - consumed[("RM-SEALANT-5", None)]
         )
-        consumed = {
-            (c["product"], c["lot"]): c["quantity"] for c in report["consumption"]
-        }
-        assert (
-            before["RM-AL-CAST-200"] - after["RM-AL-CAST-200"]
-            == consumed[("RM-AL-CAST-200", "LOT-2025-0311-A")]
-        )
-        assert (
-            before["CP-MOTOR-200W"] - after["CP-MOTOR-200W"]
-            == consumed[("CP-MOTOR-200W", None)]
-        )
-        assert (
-            abs(
-                (before["RM-SEALANT-5"] - after["RM-SEALANT-5"])
-                - consumed[("RM-SEALANT-5", None)]
-            )
-            < 1e-6
-        )
+        < 1e-6
+    )

@@ -642,7 +642,7 @@ def test_constructor_checks_its_settings():
 
 @pytest.fixture(autouse=True)
 def no_credentials_in_environment(monkeypatch):
-    for name in (cli.SIMULATOR_KEY_ENV, cli.SIMULATOR_SECRET_ENV):
+    for name in (cli.DEFAULT_KEY_ENV, cli.DEFAULT_SECRET_ENV):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -694,8 +694,8 @@ def simulate_args(hub, port, *extra):
 
 
 def test_cli_runs_orders_and_prints_json_lines(hub, capsys, monkeypatch):
-    monkeypatch.setenv(cli.SIMULATOR_KEY_ENV, API_KEY)
-    monkeypatch.setenv(cli.SIMULATOR_SECRET_ENV, SECRET)
+    monkeypatch.setenv(cli.DEFAULT_KEY_ENV, API_KEY)
+    monkeypatch.setenv(cli.DEFAULT_SECRET_ENV, SECRET)
     port = free_port()
     event = released_event()
     url = f"http://127.0.0.1:{port}/odoo/events"

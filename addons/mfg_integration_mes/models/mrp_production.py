@@ -458,11 +458,8 @@ class MrpProduction(models.Model):
             ]
         )
 
-
-class MfgIntegrationHandler(models.AbstractModel):
-    _inherit = "mfg.integration.handler"
-
-    def _handle_production_order__completed(self, message, data):
+    @api.model
+    def _mfg_handle_completed(self, message, data):
         production = self.env["mfg.integration.resolver"].resolve(
             message.system_id,
             "production_order",

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.mfg_integration_core.tools import iso_utc, utc_naive
@@ -104,8 +104,8 @@ class MrpWorkorder(models.Model):
         if self.state == "done":  # a repeated 'finished': nothing counts twice
             workorder.mfg_integration_reported_at = reported_at
             return self.env._("%(ref)s already finished", ref=data["work_order"])
-        if workcenter != self.workcenter_id:
-            workorder.workcenter_id = workcenter  # rerouted on the shop floor
+        if workcenter != self.workcenter_id:  # rerouted on the shop floor
+            workorder.write({"workcenter_id": workcenter.id})
         # Closed time lines make the cumulative duration exact; the timer starts
         # again below when the work goes on.
         if self.time_ids.filtered(lambda t: not t.date_end):
@@ -157,11 +157,8 @@ class MrpWorkorder(models.Model):
             move._set_quantity_done(move.product_uom.round(started * move.unit_factor))
             move.write({"picked": True, "manual_consumption": True})
 
-
-class MfgIntegrationHandler(models.AbstractModel):
-    _inherit = "mfg.integration.handler"
-
-    def _handle_work_order__progress_reported(self, message, data):
+    @api.model
+    def _mfg_handle_progress(self, message, data):
         resolver = self.env["mfg.integration.resolver"]
         system = message.system_id
         production = resolver.resolve(

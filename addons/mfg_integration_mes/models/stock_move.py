@@ -1,4 +1,4 @@
-from odoo import Command, fields, models
+from odoo import Command, api, fields, models
 
 from mfg_integration import errors
 
@@ -66,11 +66,8 @@ class StockMove(models.Model):
             )
         self.picked = True
 
-
-class MfgIntegrationHandler(models.AbstractModel):
-    _inherit = "mfg.integration.handler"
-
-    def _handle_material__consumed(self, message, data):
+    @api.model
+    def _mfg_handle_consumed(self, message, data):
         resolver = self.env["mfg.integration.resolver"]
         system = message.system_id
         production = resolver.resolve(
@@ -144,6 +141,7 @@ class MfgIntegrationHandler(models.AbstractModel):
         message._post_note(production, summary)
         return production
 
+    @api.model
     def _mfg_component_move(self, production, product, workorder, kind, data):
         """The open raw move of ``product`` on ``production`` (the work order's one
         first); for an ``extra`` booking of a product the order does not use, a new

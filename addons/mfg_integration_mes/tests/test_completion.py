@@ -164,3 +164,13 @@ class TestCompletion(MesCase):
         )
         self.assertEqual(order.state, "confirmed")
         self.assertFalse(json.loads(self.released(order).sudo().payload).get("lot"))
+
+    def test_finished_goods_reach_the_reported_location(self):
+        shelf = self.env["stock.location"].create(
+            {"name": "Shelf T", "location_id": self.stock.id}
+        )
+        order = self.make_order(qty=3)
+        self.run_shift(order, good=3, scrap=0)
+        done = self.complete(order, 3, destination_location=shelf.complete_name)
+        self.assertDone(done)
+        self.assertEqual(self.on_hand(self.pump, location=shelf), 3)

@@ -1,6 +1,9 @@
+import json
 from unittest.mock import patch
 
 from odoo.tests import tagged
+
+from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import MesCase
 
@@ -207,3 +210,18 @@ class TestProgress(MesCase):
         self.assertFalse(wo.time_ids)
         self.assertFalse(wo.scrap_ids)
         self.assertFalse(wo.mfg_integration_reported_at)
+
+    def test_a_dead_letter_edited_and_replayed_is_processed(self):
+        message = self.progress(
+            self.order, self.ref["Machining"], "started", 2, uom="pcs"
+        )
+        self.assertDead(message, "uom.unknown", "/data/quantity_good/uom")
+        payload = json.loads(message.sudo().payload)
+        payload["quantity_good"]["uom"] = "Units"
+        message._edit_payload(json.dumps(payload))
+        with trap_jobs():
+            message.action_replay()
+            self.Message._job_drain(self.system.id)
+        self.assertDone(message)
+        self.assertEqual(self.machining.qty_produced, 2)
+        self.assertEqual(self.machining.state, "progress")
