@@ -22,6 +22,8 @@ _logger = logging.getLogger(__name__)
 
 #: how many messages one processing job claims at a time
 DRAIN_BATCH = 200
+#: when another job looks again at messages a drain job could not see
+RECHECK_SECONDS = 2
 
 #: PostgreSQL errors that a new transaction may not meet again (queue_job retries them)
 CONCURRENCY_ERRORS = (
@@ -275,7 +277,14 @@ class MfgIntegrationMessage(models.Model):
         return self.browse(row[0] if row else [])
 
     def _job_drain(self, system_id):
-        """Job: process the due messages of a system, a batch at a time."""
+        """Job: process the due messages of a system, a batch at a time.
+
+        A message accepted while this job was starting may be invisible to its
+        snapshot while the ingress, seeing this job still enqueued, added none: the
+        job looks once more through a fresh connection and, when a due message it
+        did not see exists, makes sure another job processes it.
+        """
+        seen = []
         while True:
             self.flush_model()
             self.env.cr.execute(
@@ -299,10 +308,33 @@ class MfgIntegrationMessage(models.Model):
                 break
             for message in self.browse(ids):
                 message._process()
+            seen += ids
             if len(ids) < DRAIN_BATCH:
                 break
+        if self._unseen_due_messages(system_id, seen):
+            system = self.env["mfg.integration.system"].browse(system_id)
+            self._enqueue_drain(
+                system, eta=fields.Datetime.now() + timedelta(seconds=RECHECK_SECONDS)
+            )
         self._schedule_next_retry(system_id)
         return True
+
+    def _unseen_due_messages(self, system_id, seen_ids):
+        """Whether committed due messages of the system exist that are not among
+        ``seen_ids``, as a new transaction sees them."""
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                """
+                SELECT 1 FROM mfg_integration_message
+                 WHERE system_id = %s AND direction = 'inbound'
+                   AND state IN ('received', 'queued', 'failed')
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                   AND NOT (id = ANY(%s::int[]))
+                 LIMIT 1
+                """,
+                (system_id, fields.Datetime.now(), seen_ids),
+            )
+            return bool(cr.fetchone())
 
     def _schedule_next_retry(self, system_id):
         self.flush_model()

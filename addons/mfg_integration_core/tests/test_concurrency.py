@@ -7,6 +7,8 @@ from psycopg2 import errors as pg_errors
 from odoo import api
 from odoo.tests import TransactionCase, tagged
 
+from odoo.addons.queue_job.tests.common import trap_jobs
+
 from .common import SCHEMA
 
 THREADS = 8
@@ -116,3 +118,36 @@ class TestConcurrentIngress(TransactionCase):
             )
         )
         self.assertEqual(count, 1)
+
+    def test_a_message_committed_while_a_drain_runs_is_not_stranded(self):
+        """The ingress saw a drain job already enqueued and added none, but that
+        job's snapshot predates the message: the job must have another one look."""
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "late-event",
+                "source": "urn:test",
+                "type": self.code,
+                "data": {"order": "WH/MO/1", "quantity": 1},
+            }
+        ).encode()
+        with self.registry.cursor() as job_cr:
+            job_env = api.Environment(job_cr, api.SUPERUSER_ID, {})
+            Message = job_env["mfg.integration.message"]
+            Message.search_count([])  # the job's snapshot is taken here
+            results = []
+            self._post_once(body, results, threading.Barrier(1))
+            self.assertEqual(results[0][0], 202)
+            with trap_jobs() as trap:
+                Message._job_drain(self.system_id)
+                trap.assert_jobs_count(1)
+                job = trap.enqueued_jobs[0]
+                self.assertEqual(job.method_name, "_job_drain")
+                self.assertEqual(job.args, (self.system_id,))
+                self.assertTrue(job.eta)
+            # the follow-up job, in a fresh transaction, finds it; nothing is left
+            job_cr.rollback()
+            seen = Message.search([("system_id", "=", self.system_id)]).ids
+            with trap_jobs() as trap:
+                self.assertFalse(Message._unseen_due_messages(self.system_id, seen))
+            job_cr.rollback()
