@@ -1,4 +1,3 @@
-from . import mfg_integration_resolver
 from . import mfg_integration_system
 from . import mfg_integration_subscription
 from . import mrp_production
