@@ -8,10 +8,14 @@ answer. ``mfg-integration verify`` checks the Standard Webhooks signature of a r
 the hub sent (or any signed request) and prints its ``webhook-id``.
 ``mfg-integration simulate mes`` plays an MES against a running hub: it receives the
 released production orders and reports their progress, material consumption and
-completion (see :mod:`mfg_integration.mes_simulator`).
+completion (see :mod:`mfg_integration.mes_simulator`). ``simulate cmms`` plays a
+CMMS: it receives the maintenance work orders and reports the spare parts consumed
+and the completion; ``simulate machine`` raises and clears machine downtime (see
+:mod:`mfg_integration.maintenance_simulators`).
 
-Exit status: 0 on success, 1 when the hub refused (``send``), the signature does not
-verify (``verify``) or no release came in time (``simulate``), 2 on a usage error.
+Exit status: 0 on success, 1 when the hub refused (``send``, ``simulate machine``),
+the signature does not verify (``verify``) or no release or work order came in time
+(``simulate mes``, ``simulate cmms``), 2 on a usage error.
 API keys and secrets are never printed, not even in error messages; prefer passing
 them through environment variables (``--key-env``, ``--secret-env``), since
 command-line arguments are visible to other local users.
@@ -23,14 +27,36 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .client import Client
 from .errors import AuthenticationFailed, IntegrationError, InvalidSecret
+from .maintenance_simulators import (
+    CMMS_PATH,
+    CMMS_SOURCE,
+    CREATED,
+    DEFAULT_MEAN_DOWNTIME,
+    DEFAULT_MEAN_UPTIME,
+    DEFAULT_OUTCOME,
+    DEFAULT_REASON_CATEGORY,
+    DEFAULT_UOM,
+    JOB_PREFIX,
+    MACHINE_SOURCE,
+    OUTCOMES,
+    REASON_CATEGORIES,
+    CmmsSimulator,
+    MachineSimulator,
+    describe_downtime,
+    describe_job,
+)
 from .mes_simulator import (
     DEFAULT_PATH,
     DEFAULT_SCRAP_RATE,
     DEFAULT_SOURCE,
     DEFAULT_SPEED,
+    RELEASED,
     REMAINING_ACTIONS,
     MesSimulator,
     describe_report,
@@ -47,6 +73,7 @@ from .webhooks import (
 DEFAULT_KEY_ENV = "MFG_INTEGRATION_API_KEY"
 DEFAULT_SECRET_ENV = "MFG_INTEGRATION_WEBHOOK_SECRET"
 DEFAULT_LISTEN = "127.0.0.1:8090"
+CMMS_LISTEN = "127.0.0.1:8091"
 # How often the command checks for completed orders and for its --timeout.
 POLL_SECONDS = 0.2
 # Options whose value is a secret: never shown, even in usage errors.
@@ -243,64 +270,8 @@ def _add_simulate(commands):
         "orders are completed, or until Ctrl-C or SIGTERM. Exit status: 0 done or "
         "stopped, 1 no release within --timeout or cannot listen, 2 usage error.",
     )
-    mes.add_argument(
-        "--hub",
-        required=True,
-        metavar="URL",
-        help="the hub's (Odoo's) address, e.g. http://127.0.0.1:8069",
-    )
-    keys = mes.add_mutually_exclusive_group()
-    keys.add_argument(
-        "--key",
-        help="the API key of the MES system (visible in the process list: prefer "
-        "--key-env)",
-    )
-    keys.add_argument(
-        "--key-env",
-        metavar="VAR",
-        default=DEFAULT_KEY_ENV,
-        help=f"environment variable holding the API key (default: {DEFAULT_KEY_ENV})",
-    )
-    mes.add_argument(
-        "--secret",
-        action="append",
-        default=[],
-        help="the whsec_ signing secret of the hub's outbound endpoint; repeat "
-        "during a rotation (visible in the process list: prefer --secret-env)",
-    )
-    mes.add_argument(
-        "--secret-env",
-        action="append",
-        default=[],
-        metavar="VAR",
-        help="environment variable holding one or more whsec_ secrets separated by "
-        "spaces; repeatable (default when no secret is given: "
-        f"{DEFAULT_SECRET_ENV})",
-    )
-    mes.add_argument(
-        "--source",
-        default=DEFAULT_SOURCE,
-        help=f"CloudEvents source of the events sent (default: {DEFAULT_SOURCE})",
-    )
-    mes.add_argument(
-        "--listen",
-        default=DEFAULT_LISTEN,
-        metavar="HOST:PORT",
-        help=f"address of the webhook receiver; port 0 picks a free one (default: "
-        f"{DEFAULT_LISTEN})",
-    )
-    mes.add_argument(
-        "--path",
-        default=DEFAULT_PATH,
-        help=f"path the hub posts to; others answer 404 (default: {DEFAULT_PATH})",
-    )
-    mes.add_argument(
-        "--speed",
-        type=float,
-        default=DEFAULT_SPEED,
-        help="how many times faster than real time; 600 runs a 60-minute operation "
-        f"in 6 s (default: {DEFAULT_SPEED:g})",
-    )
+    _add_sender_options(mes, "MES", DEFAULT_SOURCE, DEFAULT_SPEED)
+    _add_receiver_options(mes, DEFAULT_LISTEN, DEFAULT_PATH)
     mes.add_argument(
         "--scrap-rate",
         type=float,
@@ -309,32 +280,207 @@ def _add_simulate(commands):
         f"{DEFAULT_SCRAP_RATE:g})",
     )
     mes.add_argument(
-        "--seed", type=int, help="seed of the simulation (default: unseeded)"
-    )
-    mes.add_argument(
         "--remaining",
         choices=REMAINING_ACTIONS,
         default="close",
         help="remaining_quantity_action of the completions (default: close)",
     )
-    mes.add_argument(
-        "--orders",
+    _add_run_options(mes, "--orders", "orders are completed", "release")
+    _add_cmms(systems)
+    _add_machine(systems)
+
+
+def _add_sender_options(parser, system, source, speed):
+    """--hub, --key/--key-env, --source, --speed, --seed and --json."""
+    parser.add_argument(
+        "--hub",
+        required=True,
+        metavar="URL",
+        help="the hub's (Odoo's) address, e.g. http://127.0.0.1:8069",
+    )
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--key",
+        help=f"the API key of the {system} system (visible in the process list: "
+        "prefer --key-env)",
+    )
+    keys.add_argument(
+        "--key-env",
+        metavar="VAR",
+        default=DEFAULT_KEY_ENV,
+        help=f"environment variable holding the API key (default: {DEFAULT_KEY_ENV})",
+    )
+    parser.add_argument(
+        "--source",
+        default=source,
+        help=f"CloudEvents source of the events sent (default: {source})",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=speed,
+        help="how many times faster than real time; 600 plays 60 simulated minutes "
+        f"in 6 s (default: {speed:g})",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the simulation (default: unseeded)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per report on standard output (other messages "
+        "go to standard error)",
+    )
+
+
+def _add_receiver_options(parser, listen, path):
+    """--secret/--secret-env, --listen and --path."""
+    parser.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        help="the whsec_ signing secret of the hub's outbound endpoint; repeat "
+        "during a rotation (visible in the process list: prefer --secret-env)",
+    )
+    parser.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="environment variable holding one or more whsec_ secrets separated by "
+        "spaces; repeatable (default when no secret is given: "
+        f"{DEFAULT_SECRET_ENV})",
+    )
+    parser.add_argument(
+        "--listen",
+        default=listen,
+        metavar="HOST:PORT",
+        help=f"address of the webhook receiver; port 0 picks a free one (default: "
+        f"{listen})",
+    )
+    parser.add_argument(
+        "--path",
+        default=path,
+        help=f"path the hub posts to; others answer 404 (default: {path})",
+    )
+
+
+def _add_run_options(parser, option, done, awaited):
+    """The option saying when to exit (--orders, --jobs) and --timeout."""
+    parser.add_argument(
+        option,
+        dest="count",
         type=int,
         metavar="N",
-        help="exit (status 0) once N orders are completed (default: run until stopped)",
+        help=f"exit (status 0) once N {done} (default: run until stopped)",
     )
-    mes.add_argument(
+    parser.add_argument(
         "--timeout",
         type=float,
         metavar="SECONDS",
-        help="exit with status 1 when no release arrives for this long while no "
-        "order runs (default: wait forever)",
+        help=f"exit with status 1 when no {awaited} arrives for this long while "
+        "nothing runs (default: wait forever)",
     )
-    mes.add_argument(
-        "--json",
+
+
+def _add_cmms(systems):
+    cmms = systems.add_parser(
+        "cmms",
+        help="a CMMS: do the maintenance work orders and report them",
+        description="Receive the hub's signed deliveries of "
+        "maintenance.work_order_created and do each job at --speed times real time: "
+        "after a response time, book the --part spare parts (spare_part.consumed) "
+        "and close the job (maintenance.work_order_completed), sent with the API "
+        "key; print one line per completed job. Runs until --jobs jobs are "
+        "completed, or until Ctrl-C or SIGTERM. Exit status: 0 done or stopped, 1 "
+        "no work order within --timeout or cannot listen, 2 usage error.",
+    )
+    _add_sender_options(cmms, "CMMS", CMMS_SOURCE, DEFAULT_SPEED)
+    _add_receiver_options(cmms, CMMS_LISTEN, CMMS_PATH)
+    cmms.add_argument(
+        "--part",
+        action="append",
+        default=[],
+        metavar="CODE=QTY[:UOM][@LOT]",
+        help="a spare part booked on every job, by product internal reference, e.g. "
+        f"SP-HOSE-DN12-1000=1 or SP-OIL-ISO68=4.5:L@OIL-24-1187 (unit default: "
+        f"{DEFAULT_UOM}); repeatable (default: none)",
+    )
+    cmms.add_argument(
+        "--outcome",
+        choices=OUTCOMES,
+        default=DEFAULT_OUTCOME,
+        help=f"outcome of every job (default: {DEFAULT_OUTCOME})",
+    )
+    cmms.add_argument(
+        "--equipment-unavailable",
         action="store_true",
-        help="print one JSON object per completed order on standard output (other "
-        "messages go to standard error)",
+        help="report the equipment as not available for production (default: "
+        "available)",
+    )
+    cmms.add_argument(
+        "--job-prefix",
+        metavar="PREFIX",
+        help="what the CMMS work order numbers start with: PREFIX1, PREFIX2… "
+        f"(default: {JOB_PREFIX}<start time as YYMMDDHHMMSS>-, new on every run: "
+        "the hub binds a CMMS work order to one request for good)",
+    )
+    _add_run_options(cmms, "--jobs", "jobs are completed", "work order")
+
+
+def _add_machine(systems):
+    machine = systems.add_parser(
+        "machine",
+        help="a machine: raise and clear downtime on a schedule",
+        description="Send machine.downtime_started then machine.downtime_ended "
+        "(same downtime_id) --downtimes times for each --equipment, with random "
+        "uptimes and downtimes around --mean-uptime and --mean-downtime at --speed "
+        "times real time, with the API key; print one line per downtime. Exit "
+        "status: 0 every event accepted (or stopped by Ctrl-C or SIGTERM), 1 the "
+        "hub refused an event or is unreachable, 2 usage error.",
+    )
+    _add_sender_options(machine, "machine", MACHINE_SOURCE, DEFAULT_SPEED)
+    machine.add_argument(
+        "--equipment",
+        action="append",
+        required=True,
+        metavar="CODE",
+        help="equipment code (equipment.code of the events), e.g. PRESS-07; "
+        "repeatable (the machines run side by side)",
+    )
+    machine.add_argument(
+        "--work-center", metavar="CODE", help="work center code sent with each stop"
+    )
+    machine.add_argument(
+        "--downtimes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="stop/start cycles of each machine (default: 1)",
+    )
+    machine.add_argument(
+        "--reason-category",
+        choices=REASON_CATEGORIES,
+        default=DEFAULT_REASON_CATEGORY,
+        help=f"reason category of the stops (default: {DEFAULT_REASON_CATEGORY})",
+    )
+    machine.add_argument(
+        "--reason-code", metavar="CODE", help="detailed reason code, e.g. HYD-LEAK"
+    )
+    machine.add_argument(
+        "--mean-uptime",
+        type=float,
+        default=DEFAULT_MEAN_UPTIME,
+        metavar="MIN",
+        help=f"mean running time before a stop, in minutes (default: "
+        f"{DEFAULT_MEAN_UPTIME:g})",
+    )
+    machine.add_argument(
+        "--mean-downtime",
+        type=float,
+        default=DEFAULT_MEAN_DOWNTIME,
+        metavar="MIN",
+        help=f"mean length of a stop, in minutes (default: {DEFAULT_MEAN_DOWNTIME:g})",
     )
 
 
@@ -535,8 +681,9 @@ def _parse_listen(text):
 
 
 def _check_simulate_numbers(args):
-    if args.orders is not None and args.orders < 1:
-        raise UsageError("--orders is a whole number from 1.")
+    if args.count is not None and args.count < 1:
+        option = _RECEIVERS[args.system].count_option
+        raise UsageError(f"{option} is a whole number from 1.")
     if args.timeout is not None and not 0 < args.timeout < float("inf"):
         raise UsageError("--timeout is a number of seconds more than 0.")
 
@@ -560,6 +707,55 @@ class _Printer:
             stream.flush()
 
 
+@dataclass(frozen=True)
+class _Receiver:
+    """What ``simulate mes`` and ``simulate cmms`` say about their system."""
+
+    name: str
+    unit: str
+    count_option: str
+    awaited: str
+    trigger: str
+    describe: Callable
+
+
+_RECEIVERS = {
+    "mes": _Receiver(
+        "MES",
+        "order",
+        "--orders",
+        "production order released",
+        RELEASED,
+        describe_report,
+    ),
+    "cmms": _Receiver(
+        "CMMS",
+        "job",
+        "--jobs",
+        "maintenance work order created",
+        CREATED,
+        describe_job,
+    ),
+}
+
+
+def _hub_client(args, key, secrets, pause):
+    try:
+        return Client(args.hub, key, sleep=pause)
+    except ValueError as exc:
+        raise UsageError(_scrub(str(exc), [key, *secrets])) from None
+
+
+def _reporter(args, printer, describe):
+    def on_report(report):
+        if args.json:
+            printer.out(json.dumps(report, ensure_ascii=False))
+        else:
+            printer.out(describe(report))
+
+    return on_report
+
+
 def _build_simulator(args, key, secrets, printer):
     """Return ``(client, simulator)``; a bad setting is a usage error."""
     listen = _parse_listen(args.listen)
@@ -569,95 +765,171 @@ def _build_simulator(args, key, secrets, printer):
     def pause(seconds):  # waits between the client's retries end on stop
         simulator.pause(seconds)
 
-    def on_report(report):
-        if args.json:
-            printer.out(json.dumps(report, ensure_ascii=False))
+    client = _hub_client(args, key, secrets, pause)
+    common = {
+        "listen": listen,
+        "path": args.path,
+        "speed": args.speed,
+        "seed": args.seed,
+        "source": args.source,
+        "log": printer.err,
+        "on_report": _reporter(args, printer, _RECEIVERS[args.system].describe),
+    }
+    try:
+        if args.system == "mes":
+            simulator = MesSimulator(
+                client,
+                secrets,
+                scrap_rate=args.scrap_rate,
+                remaining=args.remaining,
+                **common,
+            )
         else:
-            printer.out(describe_report(report))
-
-    try:
-        client = Client(args.hub, key, sleep=pause)
-    except ValueError as exc:
-        raise UsageError(_scrub(str(exc), [key, *secrets])) from None
-    try:
-        simulator = MesSimulator(
-            client,
-            secrets,
-            listen=listen,
-            path=args.path,
-            speed=args.speed,
-            scrap_rate=args.scrap_rate,
-            seed=args.seed,
-            source=args.source,
-            remaining=args.remaining,
-            log=printer.err,
-            on_report=on_report,
-        )
+            simulator = CmmsSimulator(
+                client,
+                secrets,
+                parts=args.part,
+                outcome=args.outcome,
+                equipment_available=not args.equipment_unavailable,
+                job_prefix=args.job_prefix,
+                **common,
+            )
     except ValueError as exc:
         client.close()
         raise UsageError(str(exc)) from None
     return client, simulator
 
 
-def _wait_for_orders(simulator, args, stop_requested):
-    """0 when --orders orders are completed or a signal asks to stop; 1 when no
-    release came within --timeout."""
+def _wait_for_reports(simulator, args, stop_requested):
+    """0 when --orders/--jobs reports are made or a signal asks to stop; 1 when no
+    trigger event came within --timeout."""
+    receiver = _RECEIVERS[args.system]
     while not stop_requested.is_set():
-        if args.orders is not None:
-            if simulator.wait_completed(args.orders, POLL_SECONDS):
+        if args.count is not None:
+            if simulator.wait_completed(args.count, POLL_SECONDS):
                 return 0
         else:
             stop_requested.wait(POLL_SECONDS)
         if args.timeout is not None and simulator.idle_for() >= args.timeout:
             done = simulator.counts["completed"]
-            target = f" of {args.orders}" if args.orders is not None else ""
+            target = f" of {args.count}" if args.count is not None else ""
             sys.stderr.write(
-                f"error: no production order released for {args.timeout:g} s "
-                f"({done}{target} order(s) completed): check that the hub has an "
-                f"outbound endpoint posting to {simulator.url} with this signing "
-                "secret, subscribed to production_order.released.\n"
+                f"error: no {receiver.awaited} for {args.timeout:g} s ({done}{target} "
+                f"{receiver.unit}(s) completed): check that the hub has an outbound "
+                f"endpoint posting to {simulator.url} with this signing secret, "
+                f"subscribed to {receiver.trigger}.\n"
             )
             return 1
     return 0
 
 
+@contextmanager
+def _on_sigterm(callback):
+    """Call ``callback`` on SIGTERM meanwhile (in the main thread only)."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: callback())
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _summary(receiver, counts):
+    line = (
+        f"{receiver.name} simulator stopped: {counts['completed']} "
+        f"{receiver.unit}(s) completed, {counts['failed']} failed "
+        f"({counts['rejected_events']} event(s) refused by the hub), "
+        f"{counts['bad_signatures']} delivery(ies) with a bad signature, "
+        f"{counts['duplicates']} duplicate(s)"
+    )
+    if "cancelled" in counts:
+        line += f", {counts['cancelled']} cancellation(s)"
+    return line + f", {counts['ignored']} other event(s) ignored"
+
+
 def _cmd_simulate(args):
+    if args.system == "machine":
+        return _cmd_simulate_machine(args)
     key = _api_key(args, DEFAULT_KEY_ENV)
     secrets = _verify_secrets(args, DEFAULT_SECRET_ENV)
     printer = _Printer([key, *secrets])
     client, simulator = _build_simulator(args, key, secrets, printer)
+    receiver = _RECEIVERS[args.system]
     stop_requested = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     try:
-        try:
-            simulator.start()
-        except OSError as exc:
-            sys.stderr.write(f"error: cannot listen on {args.listen}: {exc.strerror}\n")
-            return 1
-        try:
-            announce = printer.err if args.json else printer.out
-            announce(
-                f"MES simulator listening on {simulator.url} (hub {client.base_url}, "
-                f"speed {simulator.speed:g}x)"
-            )
-            return _wait_for_orders(simulator, args, stop_requested)
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            simulator.stop()
-            printer.err(
-                "MES simulator stopped: {completed} order(s) completed, {failed} "
-                "failed ({rejected_events} event(s) refused by the hub), "
-                "{bad_signatures} delivery(ies) with a bad signature, {duplicates} "
-                "duplicate(s), {cancelled} cancellation(s), {ignored} other "
-                "event(s) ignored".format(**simulator.counts)
-            )
+        with _on_sigterm(stop_requested.set):
+            try:
+                simulator.start()
+            except OSError as exc:
+                sys.stderr.write(
+                    f"error: cannot listen on {args.listen}: {exc.strerror}\n"
+                )
+                return 1
+            try:
+                announce = printer.err if args.json else printer.out
+                announce(
+                    f"{receiver.name} simulator listening on {simulator.url} (hub "
+                    f"{client.base_url}, speed {simulator.speed:g}x)"
+                )
+                return _wait_for_reports(simulator, args, stop_requested)
+            except KeyboardInterrupt:
+                return 0
+            finally:
+                simulator.stop()
+                printer.err(_summary(receiver, simulator.counts))
     finally:
         client.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+
+
+def _cmd_simulate_machine(args):
+    key = _api_key(args, DEFAULT_KEY_ENV)
+    printer = _Printer([key])
+    simulator = None
+
+    def pause(seconds):  # waits between the client's retries end on stop
+        simulator.pause(seconds)
+
+    client = _hub_client(args, key, [], pause)
+    try:
+        try:
+            simulator = MachineSimulator(
+                client,
+                args.equipment,
+                downtimes=args.downtimes,
+                work_center=args.work_center,
+                reason_category=args.reason_category,
+                reason_code=args.reason_code,
+                mean_uptime=args.mean_uptime,
+                mean_downtime=args.mean_downtime,
+                speed=args.speed,
+                seed=args.seed,
+                source=args.source,
+                log=printer.err,
+                on_report=_reporter(args, printer, describe_downtime),
+            )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        announce = printer.err if args.json else printer.out
+        announce(
+            f"machine simulator: {len(simulator.equipment)} machine(s) (hub "
+            f"{client.base_url}, speed {simulator.speed:g}x)"
+        )
+        with _on_sigterm(simulator.stop):
+            try:
+                simulator.run()
+            except KeyboardInterrupt:
+                simulator.stop()
+    finally:
+        client.close()
+    counts = simulator.counts
+    printer.err(
+        f"machine simulator stopped: {counts['completed']} downtime(s) completed, "
+        f"{counts['sent']} event(s) accepted, {counts['rejected_events']} refused by "
+        "the hub"
+    )
+    return 1 if counts["failed"] else 0
 
 
 def main(argv=None):
