@@ -7,12 +7,22 @@
     "author": "mfg_integration contributors",
     "license": "LGPL-3",
     "development_status": "Alpha",
-    "depends": ["mfg_integration_core", "mrp", "stock"],
+    "depends": [
+        "mfg_integration_core",
+        "mrp",
+        "stock",
+        "quality_control_oca",
+        "mgmtsystem_nonconformity",
+    ],
     "data": [
+        "security/mfg_integration_quality_security.xml",
         "data/mfg_integration_event_type_data.xml",
+        "data/mfg_integration_quality_data.xml",
+        "views/quality_views.xml",
     ],
     "demo": [
         "demo/mfg_integration_system_demo.xml",
     ],
+    "post_init_hook": "post_init_hook",
     "installable": True,
 }

@@ -48,6 +48,14 @@ class MfgIntegrationResolver(models.AbstractModel):
                 "label": self.env._("partner"),
                 "keys": ["ref", "vat"],
             },
+            "picking": {
+                "model": "stock.picking",
+                "label": self.env._("transfer"),
+                "keys": ["name"],
+                "plant": lambda warehouse: [
+                    ("picking_type_id.warehouse_id", "=", warehouse.id)
+                ],
+            },
             "warehouse": {
                 "model": "stock.warehouse",
                 "label": self.env._("warehouse"),
