@@ -21,6 +21,7 @@
         "views/quality_views.xml",
     ],
     "demo": [
+        "demo/quality_demo.xml",
         "demo/mfg_integration_system_demo.xml",
     ],
     "post_init_hook": "post_init_hook",

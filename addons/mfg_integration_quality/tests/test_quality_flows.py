@@ -1,4 +1,5 @@
 import json
+from unittest.mock import patch
 
 from odoo.exceptions import UserError
 from odoo.tests import tagged
@@ -279,3 +280,51 @@ class TestSupplierCorrectiveAction(QualityCase):
         )
         with self.assertRaisesRegex(UserError, "not about a supplier"):
             nonconformity.action_mfg_request_scar()
+
+
+@tagged("post_install", "-at_install")
+class TestQualityGuarantees(QualityCase):
+    def test_rework_with_a_bill_of_materials_creates_a_rework_order(self):
+        self.env["mrp.bom"].create(
+            {"product_tmpl_id": self.casting.product_tmpl_id.id, "product_qty": 1}
+        )
+        nonconformity = self.env["mgmtsystem.nonconformity"].browse(
+            self.failed().result_id
+        )
+        self.assertDone(
+            self.disposition("rework", quantity={"value": 5, "uom": "Units"})
+        )
+        order = self.env["mrp.production"].search([("origin", "=", nonconformity.ref)])
+        self.assertEqual(order.product_id, self.casting)
+        self.assertEqual(order.product_qty, 5)
+
+    def test_nothing_is_half_written_when_a_step_fails(self):
+        Nonconformity = type(self.env["mgmtsystem.nonconformity"])
+        with patch.object(
+            Nonconformity,
+            "_mfg_announce",
+            side_effect=ValueError("boom"),
+            autospec=True,
+        ):
+            message = self.failed()
+        self.assertEqual(message.state, "dead")
+        self.assertFalse(self.Inspection.search([("mfg_inspection_id", "=", "INSP-2")]))
+        self.assertFalse(
+            self.env["mgmtsystem.nonconformity"].search(
+                [("mfg_lot_ids", "in", self.lot.ids)]
+            )
+        )
+        self.assertEqual(self.qty(self.stock), 40)
+        self.assertEqual(self.qty(self.quarantine), 0)
+
+    def test_the_qms_technical_user_has_the_quality_group_only(self):
+        group = self.env.ref("mfg_integration_quality.group_mfg_integration_quality")
+        self.assertIn(group, self.system.user_id.group_ids)
+        self.assertFalse(self.system.user_id.has_group("base.group_system"))
+        self.assertFalse(
+            self.system.user_id.has_group("mgmtsystem.group_mgmtsystem_manager")
+        )
+        mes = self.env["mfg.integration.system"].create(
+            {"name": "MES Q", "code": "mes_q", "kind": "mes"}
+        )
+        self.assertNotIn(group, mes.user_id.group_ids)
