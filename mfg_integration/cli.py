@@ -11,11 +11,14 @@ released production orders and reports their progress, material consumption and
 completion (see :mod:`mfg_integration.mes_simulator`). ``simulate cmms`` plays a
 CMMS: it receives the maintenance work orders and reports the spare parts consumed
 and the completion; ``simulate machine`` raises and clears machine downtime (see
-:mod:`mfg_integration.maintenance_simulators`).
+:mod:`mfg_integration.maintenance_simulators`). ``simulate qms`` plays a QMS: it
+records inspections of lots and approves the disposition of each nonconformance
+it receives (see :mod:`mfg_integration.quality_simulator`).
 
-Exit status: 0 on success, 1 when the hub refused (``send``, ``simulate machine``),
-the signature does not verify (``verify``) or no release or work order came in time
-(``simulate mes``, ``simulate cmms``), 2 on a usage error.
+Exit status: 0 on success, 1 when the hub refused (``send``, ``simulate machine``,
+``simulate qms --no-receiver``), the signature does not verify (``verify``) or no
+release, work order or nonconformance came in time (``simulate mes``, ``simulate
+cmms``, ``simulate qms``), 2 on a usage error.
 API keys and secrets are never printed, not even in error messages; prefer passing
 them through environment variables (``--key-env``, ``--secret-env``), since
 command-line arguments are visible to other local users.
@@ -61,6 +64,21 @@ from .mes_simulator import (
     MesSimulator,
     describe_report,
 )
+from .quality_simulator import (
+    DEFAULT_DISPOSITION,
+    DEFAULT_FAIL_RATE,
+    DEFAULT_INSPECTION_TYPE,
+    DEFAULT_QUANTITY,
+    DEFAULT_SEVERITY,
+    DISPOSITIONS,
+    INSPECTION_TYPES,
+    NONCONFORMANCE,
+    QMS_PATH,
+    QMS_SOURCE,
+    SEVERITIES,
+    QmsSimulator,
+    describe_qms_report,
+)
 from .secretbox import generate_key
 from .transport import check_header_name
 from .webhooks import (
@@ -74,6 +92,7 @@ DEFAULT_KEY_ENV = "MFG_INTEGRATION_API_KEY"
 DEFAULT_SECRET_ENV = "MFG_INTEGRATION_WEBHOOK_SECRET"
 DEFAULT_LISTEN = "127.0.0.1:8090"
 CMMS_LISTEN = "127.0.0.1:8091"
+QMS_LISTEN = "127.0.0.1:8092"
 # How often the command checks for completed orders and for its --timeout.
 POLL_SECONDS = 0.2
 # Options whose value is a secret: never shown, even in usage errors.
@@ -288,6 +307,7 @@ def _add_simulate(commands):
     _add_run_options(mes, "--orders", "orders are completed", "release")
     _add_cmms(systems)
     _add_machine(systems)
+    _add_qms(systems)
 
 
 def _add_sender_options(parser, system, source, speed):
@@ -481,6 +501,108 @@ def _add_machine(systems):
         default=DEFAULT_MEAN_DOWNTIME,
         metavar="MIN",
         help=f"mean length of a stop, in minutes (default: {DEFAULT_MEAN_DOWNTIME:g})",
+    )
+
+
+def _add_qms(systems):
+    qms = systems.add_parser(
+        "qms",
+        help="a QMS: record inspections and approve the dispositions of "
+        "nonconformances",
+        description="Send one inspection per --lot (inspection.result_recorded; "
+        "a failing one also inspection.failed), then receive the hub's signed "
+        "deliveries and, for each nonconformance.opened, approve after a review "
+        "time one batch.disposition_approved per lot of the nonconformance, at "
+        "--speed times real time, with the API key; print one line per inspection "
+        "and per disposition. Runs until --dispositions dispositions are "
+        "accepted, or until Ctrl-C or SIGTERM. Exit status: 0 done or stopped, 1 "
+        "no nonconformance within --timeout, cannot listen or (--no-receiver) the "
+        "hub refused an inspection, 2 usage error.",
+    )
+    _add_sender_options(qms, "QMS", QMS_SOURCE, DEFAULT_SPEED)
+    _add_receiver_options(qms, QMS_LISTEN, QMS_PATH)
+    qms.add_argument(
+        "--lot",
+        action="append",
+        default=[],
+        metavar="PRODUCT_CODE@LOT",
+        help="a lot to inspect, by product internal reference and lot name, e.g. "
+        "RM-AL-CAST-200@LOT-2025-0311-A; repeatable, inspected in turn (default: "
+        "none, only answer nonconformances)",
+    )
+    qms.add_argument(
+        "--receipt", metavar="REF", help="the Odoo receipt inspected, e.g. WH/IN/00012"
+    )
+    qms.add_argument(
+        "--supplier",
+        metavar="CODE",
+        help="the supplier's reference in Odoo, sent with failed inspections and "
+        "returned to when a nonconformance names none, e.g. SUP-0042",
+    )
+    qms.add_argument(
+        "--inspection-type",
+        choices=INSPECTION_TYPES,
+        default=DEFAULT_INSPECTION_TYPE,
+        help=f"kind of the inspections (default: {DEFAULT_INSPECTION_TYPE})",
+    )
+    qms.add_argument(
+        "--fail-rate",
+        type=float,
+        default=DEFAULT_FAIL_RATE,
+        metavar="RATE",
+        help="chance that an inspection fails, 0 to 1 (default: "
+        f"{DEFAULT_FAIL_RATE:g})",
+    )
+    qms.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="LOT",
+        help="a lot whose inspection fails whatever the rate; repeatable",
+    )
+    qms.add_argument(
+        "--severity",
+        choices=SEVERITIES,
+        default=DEFAULT_SEVERITY,
+        help=f"severity of failed inspections (default: {DEFAULT_SEVERITY})",
+    )
+    qms.add_argument(
+        "--no-hold",
+        action="store_true",
+        help="do not ask Odoo to hold the lots of failed inspections (default: ask)",
+    )
+    qms.add_argument(
+        "--quantity",
+        type=float,
+        default=DEFAULT_QUANTITY,
+        metavar="QTY",
+        help=f"quantity each inspection covers (default: {DEFAULT_QUANTITY})",
+    )
+    qms.add_argument(
+        "--uom",
+        default=DEFAULT_UOM,
+        help=f"unit of the quantity, as named in Odoo (default: {DEFAULT_UOM})",
+    )
+    qms.add_argument(
+        "--disposition",
+        choices=DISPOSITIONS,
+        default=DEFAULT_DISPOSITION,
+        help=f"decision on the lots of each nonconformance (default: "
+        f"{DEFAULT_DISPOSITION})",
+    )
+    qms.add_argument(
+        "--affected-only",
+        action="store_true",
+        help="dispose of the nonconformance's quantity_affected only (one-lot "
+        "nonconformances; default: the whole lot)",
+    )
+    qms.add_argument(
+        "--no-receiver",
+        action="store_true",
+        help="only send the inspections and exit (no secret needed)",
+    )
+    _add_run_options(
+        qms, "--dispositions", "dispositions are accepted", "nonconformance"
     )
 
 
@@ -736,6 +858,14 @@ _RECEIVERS = {
         CREATED,
         describe_job,
     ),
+    "qms": _Receiver(
+        "QMS",
+        "disposition",
+        "--dispositions",
+        "nonconformance opened",
+        NONCONFORMANCE,
+        describe_qms_report,
+    ),
 }
 
 
@@ -782,6 +912,24 @@ def _build_simulator(args, key, secrets, printer):
                 secrets,
                 scrap_rate=args.scrap_rate,
                 remaining=args.remaining,
+                **common,
+            )
+        elif args.system == "qms":
+            simulator = QmsSimulator(
+                client,
+                secrets or None,
+                lots=args.lot,
+                fail_rate=args.fail_rate,
+                forced_failures=args.fail,
+                severity=args.severity,
+                hold=not args.no_hold,
+                disposition=args.disposition,
+                quantity=args.quantity,
+                uom=args.uom,
+                inspection_type=args.inspection_type,
+                receipt=args.receipt,
+                supplier=args.supplier,
+                affected_only=args.affected_only,
                 **common,
             )
         else:
@@ -846,22 +994,65 @@ def _summary(receiver, counts):
     )
     if "cancelled" in counts:
         line += f", {counts['cancelled']} cancellation(s)"
+    if "inspections" in counts:
+        line += (
+            f", {counts['inspections']} inspection(s) recorded "
+            f"({counts['inspections_failed']} failed), "
+            f"{counts['corrective_actions']} corrective action request(s)"
+        )
     return line + f", {counts['ignored']} other event(s) ignored"
+
+
+def _check_qms(args):
+    """--no-receiver only sends inspections: it needs lots and waits for nothing."""
+    if not args.no_receiver:
+        return
+    if not args.lot:
+        raise UsageError("--no-receiver needs at least one --lot to inspect.")
+    if args.count is not None or args.timeout is not None:
+        raise UsageError("--dispositions and --timeout need the receiver.")
+
+
+def _record_inspections(simulator, args, client, announce, stop_requested):
+    """Send the inspections of ``simulate qms``; return the exit status when the
+    command ends there (``--no-receiver`` or stopped), else ``None``."""
+    if args.no_receiver:
+        announce(
+            f"QMS simulator: {len(simulator.lots)} lot(s) to inspect (hub "
+            f"{client.base_url}, speed {simulator.speed:g}x)"
+        )
+    simulator.record_inspections()
+    if stop_requested.is_set():
+        return 0
+    if args.no_receiver:
+        return 1 if simulator.counts["failed"] else 0
+    return None
 
 
 def _cmd_simulate(args):
     if args.system == "machine":
         return _cmd_simulate_machine(args)
+    qms = args.system == "qms"
+    if qms:
+        _check_qms(args)
+    receiving = not (qms and args.no_receiver)
     key = _api_key(args, DEFAULT_KEY_ENV)
-    secrets = _verify_secrets(args, DEFAULT_SECRET_ENV)
+    secrets = _verify_secrets(args, DEFAULT_SECRET_ENV) if receiving else []
     printer = _Printer([key, *secrets])
     client, simulator = _build_simulator(args, key, secrets, printer)
     receiver = _RECEIVERS[args.system]
     stop_requested = threading.Event()
+
+    def halt():  # only what is safe in a signal handler
+        stop_requested.set()
+        if qms:  # inspections are sent in this thread: end their waits
+            simulator.interrupt()
+
     try:
-        with _on_sigterm(stop_requested.set):
+        with _on_sigterm(halt):
             try:
-                simulator.start()
+                if receiving:
+                    simulator.start()
             except OSError as exc:
                 sys.stderr.write(
                     f"error: cannot listen on {args.listen}: {exc.strerror}\n"
@@ -869,10 +1060,17 @@ def _cmd_simulate(args):
                 return 1
             try:
                 announce = printer.err if args.json else printer.out
-                announce(
-                    f"{receiver.name} simulator listening on {simulator.url} (hub "
-                    f"{client.base_url}, speed {simulator.speed:g}x)"
-                )
+                if receiving:
+                    announce(
+                        f"{receiver.name} simulator listening on {simulator.url} "
+                        f"(hub {client.base_url}, speed {simulator.speed:g}x)"
+                    )
+                if qms:
+                    status = _record_inspections(
+                        simulator, args, client, announce, stop_requested
+                    )
+                    if status is not None:
+                        return status
                 return _wait_for_reports(simulator, args, stop_requested)
             except KeyboardInterrupt:
                 return 0

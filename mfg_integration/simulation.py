@@ -215,6 +215,11 @@ class EventPlayer:
         if self._stopping.wait(max(0.0, seconds)):
             raise SimulatorStopped(f"The {self.system} simulator stopped.")
 
+    def interrupt(self):
+        """Make the sending stop before its next event, without waiting for
+        anything: safe from another thread or a signal handler."""
+        self._stopping.set()
+
     @property
     def reports(self):
         """The reports made so far, oldest first (a copy)."""
@@ -249,17 +254,26 @@ class EventPlayer:
         with self._condition:
             self._counts[name] += amount
 
-    def _complete(self, report):
+    def _complete(self, report, counter="completed"):
+        """Record ``report`` and count it under ``counter`` (``completed``: what
+        :meth:`wait_completed` waits for)."""
         if self._on_report is not None:
             self._on_report(report)
         with self._condition:
             self._reports.append(report)
-            self._counts["completed"] += 1
+            self._counts[counter] += 1
             self._condition.notify_all()
 
+    def _failure_subject(self, event_type):
+        """``(key, unit)`` of a failure on ``event_type`` (``None``: nothing could be
+        planned): the key naming its reference in :attr:`failures` and what the
+        messages call the work; by default :attr:`reference_key` and :attr:`unit`."""
+        return self.reference_key, self.unit
+
     def _fail(self, reference, event_type, error):
+        key, unit = self._failure_subject(event_type)
         failure = {
-            self.reference_key: reference,
+            key: reference,
             "event_type": event_type,
             # only an answer of the hub has a status (not a network failure)
             "status": getattr(error, "status", None)
@@ -275,7 +289,7 @@ class EventPlayer:
             if event_type is not None:
                 self._counts["rejected_events"] += 1
         if event_type is None:
-            line = f"{reference}: cannot run the {self.unit}: {failure['detail']}"
+            line = f"{reference}: cannot run the {unit}: {failure['detail']}"
         else:
             status = f"HTTP {failure['status']}" if failure["status"] else "no answer"
             line = (
@@ -284,7 +298,7 @@ class EventPlayer:
             )
         for entry in failure["errors"]:
             line += f"\n  {entry.get('pointer') or '/'}: {entry.get('message', '')}"
-        self._log(line + f"\n  going on with the next {self.unit}")
+        self._log(line + f"\n  going on with the next {unit}")
 
     def _interrupted(self, reference):
         """Whether the work on ``reference`` stops before its next event."""
@@ -463,7 +477,8 @@ class WebhookSimulator(EventPlayer):
 
     :param client: see :class:`EventPlayer`; only the worker thread uses it
     :param secret: the ``whsec_`` signing secret of the hub's outbound endpoint, or a
-        list of them during a rotation
+        list of them during a rotation; ``None`` only when :attr:`secret_optional`
+        (then the simulator sends but cannot :meth:`start` receiving)
     :param listen: ``(host, port)`` to listen on; port 0 picks a free one
     :param path: the path the hub posts to; other paths answer 404 (default:
         :attr:`default_path`)
@@ -489,12 +504,17 @@ class WebhookSimulator(EventPlayer):
     )
 
     default_path = "/events"
+    #: whether the simulator also works without a secret, as a sender only
+    secret_optional = False
 
     def __init__(
         self, client, secret, *, listen=("127.0.0.1", 0), path=None, **options
     ):
         super().__init__(client, **options)
-        secrets = check_secrets(secret)
+        if secret is None and self.secret_optional:
+            secrets = []
+        else:
+            secrets = check_secrets(secret)
         path = self.default_path if path is None else path
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError("The path starts with '/'.")
@@ -517,9 +537,15 @@ class WebhookSimulator(EventPlayer):
 
         :return: the simulator itself
         :raise OSError: when the address cannot be listened on
+        :raise RuntimeError: when it has no signing secret to verify deliveries
         """
         if self._server is not None:
             return self
+        if not self._secrets:
+            raise RuntimeError(
+                f"The {self.system} simulator has no signing secret to verify "
+                "deliveries."
+            )
         host, port = self._listen
         server_class = _Server6 if ":" in host else _Server
         self._server = server_class((host, port), _Handler)

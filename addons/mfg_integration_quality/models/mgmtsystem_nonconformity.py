@@ -165,8 +165,14 @@ class MgmtsystemNonconformity(models.Model):
             messages = EventType.emit(
                 OPENED, data, subject=nonconformity.ref, record=nonconformity
             )
+            supplier = data.get("supplier")
             for system in messages.sudo().system_id:
                 Xref.bind(system, "nonconformance", nonconformity.ref, nonconformity)
+                if supplier and not nonconformity.partner_id.ref:
+                    # the P-<id> code the system will quote back in a return
+                    Xref.bind(
+                        system, "partner", supplier["code"], nonconformity.partner_id
+                    )
 
     def _mfg_opened_data(self):
         self.ensure_one()

@@ -328,3 +328,23 @@ class TestQualityGuarantees(QualityCase):
             {"name": "MES Q", "code": "mes_q", "kind": "mes"}
         )
         self.assertNotIn(group, mes.user_id.group_ids)
+
+    def test_a_supplier_without_reference_is_found_by_the_code_odoo_sent(self):
+        self.supplier.ref = False
+        self.supplier.vat = False
+        self.env["mfg.integration.xref"].bind(
+            self.system, "partner", "SUP-T1", self.supplier
+        )
+        nonconformity = self.env["mgmtsystem.nonconformity"].browse(
+            self.failed().result_id
+        )
+        opened = self.Message.search(
+            [
+                ("endpoint_id", "=", self.endpoint.id),
+                ("result_id", "=", nonconformity.id),
+            ]
+        )
+        code = json.loads(opened.sudo().payload)["supplier"]["code"]
+        self.assertEqual(code, f"P-{self.supplier.id}")
+        returned = self.disposition("return_to_supplier", supplier={"code": code})
+        self.assertDone(returned)
