@@ -1,0 +1,165 @@
+"""A failed incoming inspection sent over HTTP puts the lot in quarantine in Odoo,
+opens a nonconformity that reaches the QMS signed, and the disposition the QMS
+sends back releases the stock (the QMS simulator against a real server and its job
+runner)."""
+
+import time
+import uuid
+
+from mfg_integration.client import Client
+from mfg_integration.quality_simulator import QmsSimulator
+from mfg_integration.webhooks import generate_webhook_secret
+
+#: generous bounds: a cold machine is slow; nothing here is a timing assertion
+RUN_TIMEOUT = 600
+
+
+def _setup(committed):
+    suffix = uuid.uuid4().hex[:6]
+
+    def setup(env):
+        system = env["mfg.integration.system"].create(
+            {"name": f"QMS {suffix}", "code": f"qms_{suffix}", "kind": "qms"}
+        )
+        _key, token = env["mfg.integration.api.key"].generate(system, "e2e")
+        supplier = env["res.partner"].create(
+            {"name": f"Supplier {suffix}", "ref": f"SUP-{suffix}", "is_company": True}
+        )
+        product = env["product.product"].create(
+            {
+                "name": f"Flange {suffix}",
+                "default_code": f"FL-{suffix}",
+                "is_storable": True,
+                "tracking": "lot",
+            }
+        )
+        lot = env["stock.lot"].create(
+            {"name": f"LOT-{suffix}", "product_id": product.id}
+        )
+        stock = env.ref("stock.warehouse0").lot_stock_id
+        env["stock.quant"]._update_available_quantity(product, stock, 30, lot_id=lot)
+        return {
+            "system_id": system.id,
+            "user_id": system.user_id.id,
+            "token": token,
+            "supplier_code": supplier.ref,
+            "product_id": product.id,
+            "product_code": product.default_code,
+            "lot_id": lot.id,
+            "lot": lot.name,
+        }
+
+    return committed(setup)
+
+
+def test_failed_inspection_to_quarantine_and_release(hub, committed):
+    data = _setup(committed)
+    secret = generate_webhook_secret()
+    endpoint_ids = []
+    client = Client(hub["base"], data["token"], timeout=60, max_attempts=8)
+    lot_ref = f"{data['product_code']}@{data['lot']}"
+    qms = QmsSimulator(
+        client,
+        secret,
+        lots=[lot_ref],
+        forced_failures=[data["lot"]],
+        supplier=data["supplier_code"],
+        disposition="release",
+        speed=3000,
+        seed=11,
+    )
+    with qms:
+
+        def subscribe(env):
+            endpoint = env["mfg.integration.endpoint"].create(
+                {
+                    "system_id": data["system_id"],
+                    "direction": "outbound",
+                    "code": f"qms-{data['system_id']}",
+                    "url": qms.url,
+                    "signing_secret": secret,
+                }
+            )
+            event_type = env["mfg.integration.event.type"].get_by_code(
+                "nonconformance.opened"
+            )
+            env["mfg.integration.subscription"].create(
+                {"event_type_id": event_type.id, "endpoint_id": endpoint.id}
+            )
+            endpoint_ids.append(endpoint.id)
+
+        committed(subscribe)
+        try:
+            _run_and_check(committed, data, qms)
+        finally:
+
+            def cleanup(env):
+                env.cr.execute(
+                    "DELETE FROM mfg_integration_message WHERE system_id = %s",
+                    [data["system_id"]],
+                )
+                env.cr.execute(
+                    "DELETE FROM queue_job WHERE user_id = %s", [data["user_id"]]
+                )
+                endpoints = env["mfg.integration.endpoint"].browse(endpoint_ids)
+                env["mfg.integration.subscription"].search(
+                    [("endpoint_id", "in", endpoints.ids)]
+                ).unlink()
+                endpoints.active = False
+
+            committed(cleanup)
+
+
+def _run_and_check(committed, data, qms):
+    (inspection,) = qms.record_inspections()
+    assert not qms.failures, qms.failures
+    assert qms.wait_completed(1, timeout=RUN_TIMEOUT), (qms.counts, qms.failures)
+    assert not qms.failures, qms.failures
+
+    def state(env):
+        messages = env["mfg.integration.message"].search(
+            [("system_id", "=", data["system_id"])]
+        )
+        lot = env["stock.lot"].browse(data["lot_id"])
+        nonconformity = lot.mfg_hold_nonconformity_id
+        return sorted(messages.mapped("state")), nonconformity.stage_id.state
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    states, stage = committed(state)
+    while time.monotonic() < deadline and (set(states) - {"done"} or stage != "done"):
+        if "dead" in states:
+            break
+        time.sleep(0.5)
+        states, stage = committed(state)
+    # result recorded, failed, the nonconformance to the QMS, the disposition
+    assert states == ["done"] * 4, states
+    assert stage == "done"
+
+    def check(env):
+        lot = env["stock.lot"].browse(data["lot_id"])
+        nonconformity = lot.mfg_hold_nonconformity_id
+        assert nonconformity.mfg_disposition == "release"
+        assert nonconformity.partner_id.ref == data["supplier_code"]
+        (picking_in, picking_out) = nonconformity.mfg_quarantine_picking_ids.sorted(
+            "id"
+        )
+        assert picking_in.state == picking_out.state == "done"
+        warehouse = env.ref("stock.warehouse0")
+        assert picking_in.location_dest_id == warehouse.mfg_quarantine_location_id
+        product = lot.product_id
+        Quant = env["stock.quant"]
+        in_stock = Quant._gather(
+            product, warehouse.lot_stock_id, lot_id=lot, strict=True
+        )
+        held = Quant._gather(
+            product, warehouse.mfg_quarantine_location_id, lot_id=lot, strict=True
+        )
+        assert sum(in_stock.mapped("quantity")) == 30
+        assert sum(held.mapped("quantity")) == 0
+        failed = env["qc.inspection"].search(
+            [("mfg_inspection_id", "=", inspection["inspection_id"])]
+        )
+        assert failed.state == "failed"
+        assert failed.mfg_nonconformity_id == nonconformity
+
+    committed(check)
