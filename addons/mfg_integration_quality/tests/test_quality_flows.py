@@ -348,3 +348,27 @@ class TestQualityGuarantees(QualityCase):
         self.assertEqual(code, f"P-{self.supplier.id}")
         returned = self.disposition("return_to_supplier", supplier={"code": code})
         self.assertDone(returned)
+
+    def test_a_nonconformity_created_by_hand_is_announced(self):
+        nonconformity = self.env["mgmtsystem.nonconformity"].create(
+            {
+                "name": "Burr on flange",
+                "partner_id": self.supplier.id,
+                "description": "Found at assembly.",
+                "responsible_user_id": self.env.user.id,
+                "manager_user_id": self.env.user.id,
+                "mfg_product_id": self.casting.id,
+                "mfg_lot_ids": [(6, 0, self.lot.ids)],
+            }
+        )
+        (opened,) = self.Message.search(
+            [
+                ("endpoint_id", "=", self.endpoint.id),
+                ("result_id", "=", nonconformity.id),
+            ]
+        )
+        data = json.loads(opened.sudo().payload)
+        self.assertEqual(data["title"], "Burr on flange")
+        self.assertEqual(data["origin"], "other")
+        self.assertNotIn("containment_actions", data)
+        self.assertEqual(nonconformity.mfg_integration_message_count, 1)
