@@ -195,3 +195,49 @@ def hub(settings, committed):
         if server is not None:
             harness.stop_server(server)
         committed(cleanup)
+
+
+@pytest.fixture
+def outbound_endpoint(committed):
+    """Make an outbound endpoint of a system, signed with ``secret``, subscribed to
+    the given event types: ``make(system_id, url, secret, *event_codes)`` returns its
+    id. Its subscriptions are removed and it is archived after the test, so that
+    the other tests' events are not delivered to a receiver that is gone."""
+    created = []
+
+    def make(system_id, url, secret, *event_codes):
+        def create(env):
+            endpoint = env["mfg.integration.endpoint"].create(
+                {
+                    "system_id": system_id,
+                    "direction": "outbound",
+                    "code": f"e2e-out-{uuid.uuid4().hex[:8]}",
+                    "url": url,
+                    "signing_secret": secret,
+                }
+            )
+            Types = env["mfg.integration.event.type"]
+            for code in event_codes:
+                env["mfg.integration.subscription"].create(
+                    {
+                        "event_type_id": Types.get_by_code(code).id,
+                        "endpoint_id": endpoint.id,
+                    }
+                )
+            return endpoint.id
+
+        endpoint_id = committed(create)
+        created.append(endpoint_id)
+        return endpoint_id
+
+    yield make
+
+    def retire(env):
+        endpoints = env["mfg.integration.endpoint"].browse(created)
+        env["mfg.integration.subscription"].with_context(active_test=False).search(
+            [("endpoint_id", "in", endpoints.ids)]
+        ).unlink()
+        endpoints.active = False
+
+    if created:
+        committed(retire)

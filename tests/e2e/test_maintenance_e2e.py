@@ -63,7 +63,7 @@ def _systems(committed, hub):
     return committed(setup)
 
 
-def _remove(committed, data, endpoint_ids):
+def _remove(committed, data):
     def cleanup(env):
         systems = [data["machine_id"], data["cmms_id"]]
         env.cr.execute(
@@ -71,48 +71,25 @@ def _remove(committed, data, endpoint_ids):
         )
         users = env["mfg.integration.system"].browse(systems).user_id
         env.cr.execute("DELETE FROM queue_job WHERE user_id = ANY(%s)", [users.ids])
-        endpoints = env["mfg.integration.endpoint"].browse(endpoint_ids)
-        env["mfg.integration.subscription"].search(
-            [("endpoint_id", "in", endpoints.ids)]
-        ).unlink()
-        endpoints.active = False
 
     committed(cleanup)
 
 
-def test_breakdown_to_cmms_and_back(hub, committed):
+def test_breakdown_to_cmms_and_back(hub, committed, outbound_endpoint):
     data = _systems(committed, hub)
     secret = generate_webhook_secret()
-    endpoint_ids = []
     cmms_client = Client(hub["base"], data["cmms_token"], timeout=60, max_attempts=8)
     cmms = CmmsSimulator(
         cmms_client, secret, speed=3000, seed=3, parts=[f"{data['part_code']}=2"]
     )
     with cmms:
-
-        def subscribe(env):
-            endpoint = env["mfg.integration.endpoint"].create(
-                {
-                    "system_id": data["cmms_id"],
-                    "direction": "outbound",
-                    "code": f"cmms-{data['cmms_id']}",
-                    "url": cmms.url,
-                    "signing_secret": secret,
-                }
-            )
-            event_type = env["mfg.integration.event.type"].get_by_code(
-                "maintenance.work_order_created"
-            )
-            env["mfg.integration.subscription"].create(
-                {"event_type_id": event_type.id, "endpoint_id": endpoint.id}
-            )
-            endpoint_ids.append(endpoint.id)
-
-        committed(subscribe)
+        outbound_endpoint(
+            data["cmms_id"], cmms.url, secret, "maintenance.work_order_created"
+        )
         try:
             _run_and_check(hub, committed, data, cmms)
         finally:
-            _remove(committed, data, endpoint_ids)
+            _remove(committed, data)
 
 
 def _run_and_check(hub, committed, data, cmms):

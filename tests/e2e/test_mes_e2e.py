@@ -37,47 +37,21 @@ def _stock(env):
     }
 
 
-def test_simulated_mes_runs_a_confirmed_order_to_done(hub, committed):
+def test_simulated_mes_runs_a_confirmed_order_to_done(
+    hub, committed, outbound_endpoint
+):
     secret = generate_webhook_secret()
     client = Client(hub["base"], hub["token"], timeout=60, max_attempts=8)
     simulator = MesSimulator(client, secret, speed=3000, scrap_rate=0.1, seed=7)
     with simulator:
-        endpoint_ids = []
-
-        def setup(env):
-            endpoint = env["mfg.integration.endpoint"].create(
-                {
-                    "system_id": hub["system_id"],
-                    "direction": "outbound",
-                    "code": "e2e-mes-orders",
-                    "url": simulator.url,
-                    "signing_secret": secret,
-                }
-            )
-            Types = env["mfg.integration.event.type"]
-            for code in ("production_order.released", "production_order.cancelled"):
-                env["mfg.integration.subscription"].create(
-                    {
-                        "event_type_id": Types.get_by_code(code).id,
-                        "endpoint_id": endpoint.id,
-                    }
-                )
-            endpoint_ids.append(endpoint.id)
-
-        def teardown(env):
-            # the other tests of the session emit these events too: no more deliveries
-            # to this simulator
-            endpoints = env["mfg.integration.endpoint"].browse(endpoint_ids)
-            env["mfg.integration.subscription"].search(
-                [("endpoint_id", "in", endpoints.ids)]
-            ).unlink()
-            endpoints.active = False
-
-        committed(setup)
-        try:
-            _run_and_check(hub, committed, simulator)
-        finally:
-            committed(teardown)
+        outbound_endpoint(
+            hub["system_id"],
+            simulator.url,
+            secret,
+            "production_order.released",
+            "production_order.cancelled",
+        )
+        _run_and_check(hub, committed, simulator)
 
 
 def _run_and_check(hub, committed, simulator):

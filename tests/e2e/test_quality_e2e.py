@@ -52,16 +52,14 @@ def _setup(committed):
     return committed(setup)
 
 
-def test_failed_inspection_to_quarantine_and_release(hub, committed):
+def test_failed_inspection_to_quarantine_and_release(hub, committed, outbound_endpoint):
     data = _setup(committed)
     secret = generate_webhook_secret()
-    endpoint_ids = []
     client = Client(hub["base"], data["token"], timeout=60, max_attempts=8)
-    lot_ref = f"{data['product_code']}@{data['lot']}"
     qms = QmsSimulator(
         client,
         secret,
-        lots=[lot_ref],
+        lots=[f"{data['product_code']}@{data['lot']}"],
         forced_failures=[data["lot"]],
         supplier=data["supplier_code"],
         disposition="release",
@@ -69,26 +67,7 @@ def test_failed_inspection_to_quarantine_and_release(hub, committed):
         seed=11,
     )
     with qms:
-
-        def subscribe(env):
-            endpoint = env["mfg.integration.endpoint"].create(
-                {
-                    "system_id": data["system_id"],
-                    "direction": "outbound",
-                    "code": f"qms-{data['system_id']}",
-                    "url": qms.url,
-                    "signing_secret": secret,
-                }
-            )
-            event_type = env["mfg.integration.event.type"].get_by_code(
-                "nonconformance.opened"
-            )
-            env["mfg.integration.subscription"].create(
-                {"event_type_id": event_type.id, "endpoint_id": endpoint.id}
-            )
-            endpoint_ids.append(endpoint.id)
-
-        committed(subscribe)
+        outbound_endpoint(data["system_id"], qms.url, secret, "nonconformance.opened")
         try:
             _run_and_check(committed, data, qms)
         finally:
@@ -101,11 +80,6 @@ def test_failed_inspection_to_quarantine_and_release(hub, committed):
                 env.cr.execute(
                     "DELETE FROM queue_job WHERE user_id = %s", [data["user_id"]]
                 )
-                endpoints = env["mfg.integration.endpoint"].browse(endpoint_ids)
-                env["mfg.integration.subscription"].search(
-                    [("endpoint_id", "in", endpoints.ids)]
-                ).unlink()
-                endpoints.active = False
 
             committed(cleanup)
 

@@ -158,6 +158,14 @@ class MfgIntegrationResolver(models.AbstractModel):
         )
 
     @api.model
+    def product(self, system, data, pointer="/data/product"):
+        """The product a canonical ``{"default_code", …}`` object at ``pointer``
+        names (its code: cross-reference, internal reference, barcode)."""
+        return self.resolve(
+            system, "product", data["default_code"], f"{pointer}/default_code"
+        )
+
+    @api.model
     def lot(self, system, product, name, pointer, create=False):
         """The lot or serial number ``name`` of ``product`` (created when ``create``
         and missing)."""

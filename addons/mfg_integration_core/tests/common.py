@@ -1,9 +1,12 @@
 import json
 import logging
+import uuid
 from contextlib import contextmanager
 from unittest.mock import patch
 
 from odoo.tests import TransactionCase, new_test_user
+
+from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration.schemas import check_schema, validate
 
@@ -113,3 +116,52 @@ def event_handler(env, code, func):
     name = env["mfg.integration.handler"]._handler_method_name(code)
     with patch.object(handler_class, name, func, create=True):
         yield
+
+
+class DomainFlowMixin:
+    """Helpers of the domain modules' flow tests: send an event as an external
+    system would (through the ingress, checked against its schema first), process
+    it as the job would, and check the outcome. Mixed into a ``TransactionCase``;
+    ``correlation_id`` is the X-Correlation-ID the events are sent with."""
+
+    correlation_id = "corr-test"
+
+    def send_event(self, key, code, data, event_id=None):
+        types = self.env["mfg.integration.event.type"]
+        schema = types.get_by_code(code).current_schema_id.schema_json
+        self.assertEqual(validate(schema, data), [], "test data must match the schema")
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": event_id or str(uuid.uuid4()),
+                "source": "urn:test",
+                "type": code,
+                "data": data,
+            }
+        ).encode()
+        Message = self.env["mfg.integration.message"]
+        with trap_jobs():
+            status, answer, _headers = self.env[
+                "mfg.integration.ingress"
+            ].receive_events(
+                key.sudo(),
+                "application/cloudevents+json",
+                lambda _limit: body,
+                self.correlation_id,
+                None,
+            )
+            self.assertIn(status, (200, 202), answer)
+            Message._job_drain(key.system_id.id)
+        message = Message.browse(answer["id"])
+        message.invalidate_recordset()
+        return message
+
+    def assertDone(self, message):
+        self.assertEqual(
+            message.state, "done", f"{message.error_class}: {message.error_message}"
+        )
+
+    def assertDead(self, message, error_class, pointer):
+        self.assertEqual(message.state, "dead")
+        self.assertEqual(message.error_class, error_class, message.error_message)
+        self.assertIn(pointer, message.error_message)

@@ -29,12 +29,7 @@ class StockMove(models.Model):
         equipment = request.equipment_id
         if data.get("equipment"):
             equipment = resolver.equipment(system, data["equipment"], "/data/equipment")
-        product = resolver.resolve(
-            system,
-            "product",
-            data["product"]["default_code"],
-            "/data/product/default_code",
-        )
+        product = resolver.product(system, data["product"])
         quantity = resolver.quantity(data["quantity"], product.uom_id, "/data/quantity")
         lot = self.env["stock.lot"]
         if data.get("lot"):

@@ -1,17 +1,14 @@
-import json
-import uuid
-
 from odoo.tests import TransactionCase
 
-from odoo.addons.queue_job.tests.common import trap_jobs
-
-from mfg_integration.schemas import validate
+from odoo.addons.mfg_integration_core.tests.common import DomainFlowMixin
 
 
-class MaintenanceCase(TransactionCase):
+class MaintenanceCase(DomainFlowMixin, TransactionCase):
     """A press on a work center, a maintenance team, spare parts (one lot-tracked)
     in stock, a machine gateway and a CMMS with API keys, the CMMS subscribed to
     maintenance.work_order_created."""
+
+    correlation_id = "corr-mnt"
 
     @classmethod
     def setUpClass(cls):
@@ -80,38 +77,6 @@ class MaintenanceCase(TransactionCase):
         cls.Message = env["mfg.integration.message"]
         cls.Downtime = env["mfg.integration.downtime"]
 
-    def send(self, key, code, data, event_id=None):
-        schema = self.Types.get_by_code(code).current_schema_id.schema_json
-        self.assertEqual(validate(schema, data), [], "test data must match the schema")
-        body = json.dumps(
-            {
-                "specversion": "1.0",
-                "id": event_id or str(uuid.uuid4()),
-                "source": "urn:test",
-                "type": code,
-                "data": data,
-            }
-        ).encode()
-        with trap_jobs():
-            status, answer, _h = self.env["mfg.integration.ingress"].receive_events(
-                key.sudo(), "application/json", lambda _limit: body, "corr-mnt", None
-            )
-            self.assertIn(status, (200, 202), answer)
-            self.Message._job_drain(key.system_id.id)
-        message = self.Message.browse(answer["id"])
-        message.invalidate_recordset()
-        return message
-
-    def assertDone(self, message):
-        self.assertEqual(
-            message.state, "done", f"{message.error_class}: {message.error_message}"
-        )
-
-    def assertDead(self, message, error_class, pointer):
-        self.assertEqual(message.state, "dead")
-        self.assertEqual(message.error_class, error_class, message.error_message)
-        self.assertIn(pointer, message.error_message)
-
     def started(self, downtime_id, category="breakdown", **extra):
         data = {
             "downtime_id": downtime_id,
@@ -120,7 +85,7 @@ class MaintenanceCase(TransactionCase):
             "reason_category": category,
         }
         data.update(extra)
-        return self.send(self.machine_key, "machine.downtime_started", data)
+        return self.send_event(self.machine_key, "machine.downtime_started", data)
 
     def ended(self, downtime_id, ended_at="2026-11-30T08:45:00Z", **extra):
         data = {
@@ -129,7 +94,7 @@ class MaintenanceCase(TransactionCase):
             "ended_at": ended_at,
         }
         data.update(extra)
-        return self.send(self.machine_key, "machine.downtime_ended", data)
+        return self.send_event(self.machine_key, "machine.downtime_ended", data)
 
     def created_messages(self, request):
         return self.Message.search(
@@ -150,7 +115,7 @@ class MaintenanceCase(TransactionCase):
         if reference:
             data["maintenance_request"] = reference
         data.update(extra)
-        return self.send(self.cmms_key, "maintenance.work_order_completed", data)
+        return self.send_event(self.cmms_key, "maintenance.work_order_completed", data)
 
     def spare(self, code, qty, **extra):
         data = {
@@ -160,7 +125,7 @@ class MaintenanceCase(TransactionCase):
             "consumed_at": "2026-11-30T09:30:00Z",
         }
         data.update(extra)
-        return self.send(self.cmms_key, "spare_part.consumed", data)
+        return self.send_event(self.cmms_key, "spare_part.consumed", data)
 
     def on_hand(self, product, lot=None):
         quants = self.env["stock.quant"]._gather(

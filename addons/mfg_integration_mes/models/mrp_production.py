@@ -292,12 +292,7 @@ class MrpProduction(models.Model):
         self.ensure_one()
         system = message.system_id
         resolver = self.env["mfg.integration.resolver"]
-        product = resolver.resolve(
-            system,
-            "product",
-            data["product"]["default_code"],
-            "/data/product/default_code",
-        )
+        product = resolver.product(system, data["product"])
         if product != self.product_id:
             raise errors.BusinessRuleError(
                 self.env._(

@@ -77,12 +77,7 @@ class StockMove(models.Model):
             "/data/production_order",
         )
         production._mfg_check_open()
-        product = resolver.resolve(
-            system,
-            "product",
-            data["product"]["default_code"],
-            "/data/product/default_code",
-        )
+        product = resolver.product(system, data["product"])
         workorder = self.env["mrp.workorder"]
         if data.get("work_order"):
             workorder = resolver.resolve(

@@ -1,18 +1,18 @@
 import json
-import uuid
 
 from odoo import Command
 from odoo.tests import TransactionCase
 
+from odoo.addons.mfg_integration_core.tests.common import DomainFlowMixin
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from mfg_integration.schemas import validate
 
-
-class MesCase(TransactionCase):
+class MesCase(DomainFlowMixin, TransactionCase):
     """A pump made in three operations from a lot-tracked casting, a motor and a
     sealant (in kg), an MES system with an API key and an outbound endpoint subscribed
     to the MES's outbound events, and helpers to send it events as the MES would."""
+
+    correlation_id = "corr-mes-test"
 
     @classmethod
     def setUpClass(cls):
@@ -176,41 +176,8 @@ class MesCase(TransactionCase):
         data = json.loads(self.released(order)[-1].sudo().payload)
         return {wo["operation"]: wo["reference"] for wo in data["work_orders"]}
 
-    def send(self, code, data, event_id=None, correlation_id="corr-mes-test"):
-        """Send one event as the MES and process it; return the message."""
-        schema = self.Types.get_by_code(code).current_schema_id.schema_json
-        self.assertEqual(validate(schema, data), [], "test data must match the schema")
-        event = {
-            "specversion": "1.0",
-            "id": event_id or str(uuid.uuid4()),
-            "source": "urn:test:mes",
-            "type": code,
-            "data": data,
-        }
-        body = json.dumps(event).encode()
-        with trap_jobs():
-            status, answer, _h = self.Ingress.receive_events(
-                self.key.sudo(),
-                "application/cloudevents+json",
-                lambda _limit: body,
-                correlation_id,
-                None,
-            )
-            self.assertIn(status, (200, 202), answer)
-            self.Message._job_drain(self.system.id)
-        message = self.Message.browse(answer["id"])
-        message.invalidate_recordset()
-        return message
-
-    def assertDone(self, message):
-        self.assertEqual(
-            message.state, "done", f"{message.error_class}: {message.error_message}"
-        )
-
-    def assertDead(self, message, error_class, pointer):
-        self.assertEqual(message.state, "dead")
-        self.assertEqual(message.error_class, error_class, message.error_message)
-        self.assertIn(pointer, message.error_message)
+    def send(self, code, data, event_id=None):
+        return self.send_event(self.key, code, data, event_id)
 
     def progress(self, order, ref, status, good, **extra):
         data = {

@@ -343,12 +343,7 @@ class MgmtsystemNonconformity(models.Model):
     def _mfg_handle_disposition(self, message, data):
         system = message.system_id
         resolver = self.env["mfg.integration.resolver"]
-        product = resolver.resolve(
-            system,
-            "product",
-            data["product"]["default_code"],
-            "/data/product/default_code",
-        )
+        product = resolver.product(system, data["product"])
         lot = resolver.lot(system, product, data["lot"], "/data/lot")
         nonconformity = lot.mfg_hold_nonconformity_id
         if data.get("nonconformance"):

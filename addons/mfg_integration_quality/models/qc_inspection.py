@@ -123,12 +123,7 @@ class QcInspection(models.Model):
         one line per characteristic; its state is the QMS's result."""
         system = message.system_id
         resolver = self.env["mfg.integration.resolver"]
-        product = resolver.resolve(
-            system,
-            "product",
-            data["product"]["default_code"],
-            "/data/product/default_code",
-        )
+        product = resolver.product(system, data["product"])
         lot = self.env["stock.lot"]
         if data.get("lot"):
             lot = resolver.lot(system, product, data["lot"], "/data/lot", create=True)

@@ -1,16 +1,18 @@
-import json
 import uuid
 
 from odoo.tests import TransactionCase
 
-from odoo.addons.queue_job.tests.common import trap_jobs
-
-from mfg_integration.schemas import validate
+from odoo.addons.mfg_integration_core.tests.common import DomainFlowMixin
 
 
-class QualityCase(TransactionCase):
+class QualityCase(DomainFlowMixin, TransactionCase):
     """A lot-tracked raw material from a supplier, with one lot in stock, a QMS with
     an API key and an outbound endpoint subscribed to nonconformance.opened."""
+
+    correlation_id = "corr-q"
+
+    def send(self, code, data, event_id=None):
+        return self.send_event(self.key, code, data, event_id)
 
     @classmethod
     def setUpClass(cls):
@@ -59,38 +61,6 @@ class QualityCase(TransactionCase):
         )
         cls.Message = env["mfg.integration.message"]
         cls.Inspection = env["qc.inspection"]
-
-    def send(self, code, data, event_id=None):
-        schema = self.Types.get_by_code(code).current_schema_id.schema_json
-        self.assertEqual(validate(schema, data), [], "test data must match the schema")
-        body = json.dumps(
-            {
-                "specversion": "1.0",
-                "id": event_id or str(uuid.uuid4()),
-                "source": "urn:test:qms",
-                "type": code,
-                "data": data,
-            }
-        ).encode()
-        with trap_jobs():
-            status, answer, _h = self.env["mfg.integration.ingress"].receive_events(
-                self.key.sudo(), "application/json", lambda _limit: body, "corr-q", None
-            )
-            self.assertIn(status, (200, 202), answer)
-            self.Message._job_drain(self.system.id)
-        message = self.Message.browse(answer["id"])
-        message.invalidate_recordset()
-        return message
-
-    def assertDone(self, message):
-        self.assertEqual(
-            message.state, "done", f"{message.error_class}: {message.error_message}"
-        )
-
-    def assertDead(self, message, error_class, pointer):
-        self.assertEqual(message.state, "dead")
-        self.assertEqual(message.error_class, error_class, message.error_message)
-        self.assertIn(pointer, message.error_message)
 
     def characteristics(self, passing=True):
         return [
