@@ -205,6 +205,24 @@ class MfgIntegrationResolver(models.AbstractModel):
         )
 
     @api.model
+    def booked_lot(self, system, product, name, pointer):
+        """The lot of a booking of ``product`` (existing, by name): required for a
+        tracked product, an empty recordset for an untracked one without lot."""
+        if name:
+            return self.lot(system, product, name, pointer)
+        if product.tracking != "none":
+            raise errors.BusinessRuleError(
+                self.env._(
+                    "%(pointer)s: %(product)s is tracked by lot or serial number: the "
+                    "booking must say which one was used.",
+                    pointer=pointer,
+                    product=product.display_name,
+                ),
+                errors=[{"pointer": pointer, "message": "required"}],
+            )
+        return self.env["stock.lot"]
+
+    @api.model
     def unit(self, name, pointer):
         """The ``uom.uom`` named ``name`` (exact name first, then ignoring case)."""
         Uom = self.env["uom.uom"]

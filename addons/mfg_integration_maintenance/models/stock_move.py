@@ -31,18 +31,7 @@ class StockMove(models.Model):
             equipment = resolver.equipment(system, data["equipment"], "/data/equipment")
         product = resolver.product(system, data["product"])
         quantity = resolver.quantity(data["quantity"], product.uom_id, "/data/quantity")
-        lot = self.env["stock.lot"]
-        if data.get("lot"):
-            lot = resolver.lot(system, product, data["lot"], "/data/lot")
-        elif product.tracking != "none":
-            raise errors.BusinessRuleError(
-                self.env._(
-                    "/data/lot: spare part %(product)s is tracked: the booking must "
-                    "say which lot or serial number was used.",
-                    product=product.display_name,
-                ),
-                errors=[{"pointer": "/data/lot", "message": "required"}],
-            )
+        lot = resolver.booked_lot(system, product, data.get("lot"), "/data/lot")
         source = self._mfg_spare_source(system, data)
         available = self.env["stock.quant"]._get_available_quantity(
             product, source, lot_id=lot or None, strict=bool(lot)

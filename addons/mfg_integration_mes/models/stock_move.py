@@ -92,18 +92,7 @@ class StockMove(models.Model):
             location = resolver.resolve(
                 system, "location", data["source_location"], "/data/source_location"
             )
-        lot = self.env["stock.lot"]
-        if data.get("lot"):
-            lot = resolver.lot(system, product, data["lot"], "/data/lot")
-        elif product.tracking != "none":
-            raise errors.BusinessRuleError(
-                self.env._(
-                    "/data/lot: %(product)s is tracked by lot or serial number: the "
-                    "booking must say which one was consumed.",
-                    product=product.display_name,
-                ),
-                errors=[{"pointer": "/data/lot", "message": "required"}],
-            )
+        lot = resolver.booked_lot(system, product, data.get("lot"), "/data/lot")
         kind = data.get("consumption_type", "planned")
         if kind == "scrap":
             quantity = resolver.quantity(
