@@ -419,9 +419,9 @@ class MfgIntegrationMessage(models.Model):
     def _post_note(self, record, summary):
         """Post one concise note on ``record`` (a business document with a chatter)
         about this processed message: its event type, system, summary and
-        correlation id."""
+        correlation id. Nothing is posted when there is no such record."""
         self.ensure_one()
-        if not hasattr(record, "message_post"):
+        if not record or not hasattr(record, "message_post"):
             return
         record.message_post(
             body=self.env._(

@@ -36,7 +36,8 @@ class StockMove(models.Model):
         available = self.env["stock.quant"]._get_available_quantity(
             product, source, lot_id=lot or None, strict=bool(lot)
         )
-        if product.uom_id.compare(available, quantity) < 0:
+        short = product.uom_id.compare(available, quantity) < 0
+        if short and not system.mfg_spare_negative_stock:
             raise errors.BusinessRuleError(
                 self.env._(
                     "/data/quantity: only %(available)s %(unit)s of %(product)s "
@@ -91,6 +92,11 @@ class StockMove(models.Model):
             location=source.complete_name,
             wo=data["cmms_work_order"],
         )
+        if short:
+            summary += self.env._(
+                " (beyond the %(available)s in stock: the stock is now negative)",
+                available=available,
+            )
         message._post_note(request or equipment, summary)
         return request or move
 

@@ -156,3 +156,9 @@ class TestCmms(MaintenanceCase):
             {"name": "Portal", "code": "portal_t", "kind": "supplier_portal"}
         )
         self.assertNotIn(group, portal.user_id.group_ids)
+
+    def test_spare_parts_beyond_stock_when_the_system_allows_it(self):
+        self.cmms.mfg_spare_negative_stock = True
+        message = self.spare("T-HOSE", 7)
+        self.assertDone(message)
+        self.assertEqual(self.on_hand(self.hose), -2)
