@@ -240,6 +240,30 @@ def figure_rows(results):
         rows.append(
             ("9", "mapping `apply`", f"FAILED: {mapping['error'][:120]}", "", "", "")
         )
+    validation = m.get("schema_validation") or {}
+    if "schemas" in validation:
+        slowest = min(validation["schemas"].items(), key=lambda i: i[1]["ratio"])
+        rows.append(
+            (
+                "9b",
+                f"event validation, {len(validation['schemas'])} catalogue schemas",
+                f"median {validation['median_ratio']:.0f}x jsonschema alone",
+                "",
+                "",
+                f"slowest gain {slowest[1]['ratio']:.0f}x ({slowest[0]})",
+            )
+        )
+    elif "error" in validation:
+        rows.append(
+            (
+                "9b",
+                "event validation",
+                f"FAILED: {validation['error'][:120]}",
+                "",
+                "",
+                "",
+            )
+        )
     add(
         "10a",
         "HTTP worker RSS before → after "

@@ -178,6 +178,7 @@ class Bench:
             )
         say(f"benchmark, {self.mode} mode; work directory {self.workdir}")
         self.measure("mapping", self.bench_mapping)
+        self.measure("schema_validation", self.bench_schema_validation)
         say(f"creating database {self.db} and installing the modules (no demo data)")
         self.server.write_config()
         seconds = self.server.install()
@@ -331,6 +332,54 @@ class Bench:
         if not out:
             raise BenchError("no demo mapping found under addons/*/demo/mappings/")
         self.measurements["mapping"] = {"mappings": out}
+
+    # ------------------------------------------------------------------
+    # 9b. event validation (pure package)
+    # ------------------------------------------------------------------
+
+    def _rate(self, func, arg):
+        count, started = 0, time.perf_counter()
+        deadline = started + self.cfg["mapping_seconds"]
+        while True:
+            for _i in range(100):
+                func(arg)
+            count += 100
+            now = time.perf_counter()
+            if now >= deadline:
+                return count / (now - started)
+
+    def bench_schema_validation(self):
+        from jsonschema import Draft202012Validator
+
+        from mfg_integration.schemas import validate
+
+        say("event validation: the suite's validate() vs jsonschema alone")
+        out = {}
+        for path in sorted(ROOT.glob("addons/*/data/schemas/*.json")):
+            # as stored on the event type: the JSON text is what validate() gets
+            text = path.read_text(encoding="utf-8")
+            schema = json.loads(text)
+            example = schema["examples"][0]
+            if validate(text, example):
+                raise BenchError(f"{path.name}: its first example is not valid")
+            reference = Draft202012Validator(
+                schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+            )
+            ours = self._rate(lambda data, t=text: validate(t, data), example)
+            alone = self._rate(reference.is_valid, example)
+            out[path.name] = {
+                "validations_per_s": round(ours),
+                "jsonschema_per_s": round(alone),
+                "ratio": round(ours / alone, 1),
+            }
+            note(f"{path.name}: {ours:,.0f}/s vs {alone:,.0f}/s ({ours / alone:.0f}x)")
+        if not out:
+            raise BenchError("no event schema found under addons/*/data/schemas/")
+        ratios = sorted(item["ratio"] for item in out.values())
+        self.measurements["schema_validation"] = {
+            "schemas": out,
+            "median_ratio": ratios[len(ratios) // 2],
+        }
 
     # ------------------------------------------------------------------
     # 6. PostgreSQL

@@ -41,6 +41,11 @@ CONTEXT_ATTRIBUTES = (
 )
 _RESERVED = frozenset(CONTEXT_ATTRIBUTES) | {"data", "data_base64"}
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+#: what PostgreSQL cannot store in text or jsonb: NUL, and UTF-16 surrogates that
+#: JSON ``\u`` escapes can produce unpaired (they have no UTF-8 encoding)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: at most this many unstorable strings are reported for one event
+MAX_UNSTORABLE_REPORTED = 20
 _FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
 
 
@@ -138,11 +143,52 @@ def _check_data(obj, problems, base):
         )
 
 
+def _unstorable(text):
+    """Why the string ``text`` cannot be stored, or None when it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "must not contain the NUL character (U+0000)"
+    return "must not contain an unpaired UTF-16 surrogate (U+D800 to U+DFFF)"
+
+
+def check_storable(value, problems, base=""):
+    """Report every string of a JSON value (member names included) that the
+    database cannot store, with its pointer; values are never repeated.
+
+    :param value: a decoded JSON value
+    :param problems: the list of :class:`Violation` to append to
+    :param base: JSON pointer of ``value``
+    """
+    reported = 0
+    stack = [(value, [])]
+    while stack and reported < MAX_UNSTORABLE_REPORTED:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            why = _unstorable(node)
+            if why:
+                problems.append(Violation(json_pointer(path, base), why))
+                reported += 1
+        elif isinstance(node, dict):
+            for name, item in node.items():
+                why = _unstorable(name)
+                if why:
+                    problems.append(
+                        Violation(json_pointer(path, base), f"member name {why}")
+                    )
+                    reported += 1
+                else:  # a pointer through that name could not be stored either
+                    stack.append((item, [*path, name]))
+        elif isinstance(node, list):
+            stack.extend((item, [*path, i]) for i, item in enumerate(node))
+
+
 def _extensions(obj, problems, base):
     extensions = {}
     for name, value in obj.items():
-        if name in _RESERVED or value is None:
-            continue
+        if name in _RESERVED or value is None or _unstorable(name):
+            continue  # an unstorable name is reported by check_storable
         pointer = json_pointer([name], base)
         if not _EXTENSION_NAME.fullmatch(name):
             problems.append(
@@ -190,6 +236,7 @@ def parse_event(obj, base=""):
     _check_optional_attributes(obj, problems, base)
     _check_data(obj, problems, base)
     extensions = _extensions(obj, problems, base)
+    check_storable(obj, problems, base)
     if problems:
         problems.sort()
         first = problems[0]

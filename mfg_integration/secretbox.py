@@ -87,14 +87,21 @@ class SecretBox:
         :raise ConfigurationError: when none of the keys opens the token (the key that
             encrypted it was removed from the configuration, or the value was altered)
         """
-        try:
-            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
-        except (InvalidToken, UnicodeError, AttributeError):
-            raise ConfigurationError(
-                "A stored secret cannot be decrypted with the configured keys: the key "
-                "that encrypted it is no longer configured, or the value was altered."
-            ) from None
+        return self._open(self._fernet.decrypt, token, "decrypted").decode("utf-8")
 
     def rotate(self, token):
-        """Re-encrypt ``token`` under the first configured key."""
-        return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        """Re-encrypt ``token`` under the first configured key.
+
+        :raise ConfigurationError: when none of the keys opens the token
+        """
+        return self._open(self._fernet.rotate, token, "re-encrypted").decode("ascii")
+
+    @staticmethod
+    def _open(operation, token, done):
+        try:
+            return operation(token.encode("ascii"))
+        except (InvalidToken, UnicodeError, AttributeError):
+            raise ConfigurationError(
+                f"A stored secret cannot be {done} with the configured keys: the key "
+                "that encrypted it is no longer configured, or the value was altered."
+            ) from None

@@ -15,6 +15,7 @@
             "cryptography",
             "jmespath",
             "jsonschema",
+            "jsonschema-rs",
             "rfc3339-validator",
         ]
     },

@@ -375,3 +375,47 @@ def test_duplicate_keys_keep_standard_behaviour():
 def test_decode_json_refuses_other_types():
     with pytest.raises(TypeError):
         decode_json(123)
+
+
+# -- what the database cannot store ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "pointer"),
+    [
+        ({"id": "evt-\x00"}, "/id"),
+        ({"source": "urn:\x00"}, "/source"),
+        ({"subject": "LOT\x00"}, "/subject"),
+        ({"shift": "a\x00"}, "/shift"),
+        ({"data": {"lines": [{"lot": "L\x00"}]}}, "/data/lines/0/lot"),
+        ({"data": {"note": "half \ud83d pair"}}, "/data/note"),
+    ],
+)
+def test_strings_the_database_refuses_are_named_by_pointer(changes, pointer):
+    with pytest.raises(ValidationFailed) as exc_info:
+        parse_event(make_event(**changes), base="/4")
+    assert pointers(exc_info) == [f"/4{pointer}"]
+    assert "\x00" not in json.dumps(exc_info.value.to_problem())
+
+
+def test_member_names_the_database_refuses_are_reported_on_their_object():
+    event = make_event(data={"ok": {"bad\x00name": {"deeper\x00": "x\x00"}}})
+    event["ext\x00"] = "v"
+    with pytest.raises(ValidationFailed) as exc_info:
+        parse_event(event)
+    assert sorted(pointers(exc_info)) == ["", "/data/ok"]
+    assert all("member name" in e["message"] for e in exc_info.value.errors)
+    assert "\\u0000" not in json.dumps(exc_info.value.to_problem())
+
+
+def test_paired_surrogates_and_other_control_characters_are_stored():
+    text = '{"note": "\\ud83d\\ude00 \\u0001 tab\\t"}'
+    event = parse_event(make_event(data=decode_json(text)))
+    assert event.data["note"] == "\U0001f600 \x01 tab\t"
+
+
+def test_unstorable_strings_are_reported_up_to_a_bound():
+    many = {f"k{i}": "\x00" for i in range(100)}
+    with pytest.raises(ValidationFailed) as exc_info:
+        parse_event(make_event(data=many))
+    assert len(exc_info.value.errors) == cloudevents.MAX_UNSTORABLE_REPORTED

@@ -69,3 +69,11 @@ def test_load_keys_environment_wins_over_file(tmp_path):
     bare = tmp_path / "bare.conf"
     bare.write_text("[options]\n")
     assert secretbox.load_secret_keys(str(bare), environ={}) == ""
+
+
+def test_rotating_a_token_no_key_opens_is_a_clear_configuration_error():
+    token = secretbox.SecretBox(secretbox.generate_key()).encrypt("value-3")
+    other = secretbox.SecretBox(secretbox.generate_key())
+    with pytest.raises(ConfigurationError, match="cannot be re-encrypted") as info:
+        other.rotate(token)
+    assert "value-3" not in str(info.value)

@@ -92,8 +92,9 @@ class MfgIntegrationApiKey(models.Model):
     _IMMUTABLE_FIELDS = ("lookup", "key_digest", "system_id")
 
     def init(self):
-        # Per-key request counters of the rate limit: unlogged (cheap, and losing them
-        # in a crash only resets the current minute).
+        # Request counters of the rate limits, per API key (key_id > 0) and per
+        # inbound webhook endpoint (key_id = -endpoint id): unlogged (cheap, and
+        # losing them in a crash only resets the current minute).
         self.env.cr.execute(
             """
             CREATE UNLOGGED TABLE IF NOT EXISTS mfg_integration_rate_counter (

@@ -3,9 +3,9 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
-from mfg_integration.errors import InvalidSecret
+from mfg_integration.errors import ConfigurationError, InvalidSecret
 from mfg_integration.retry import (
     STANDARD_WEBHOOKS_SCHEDULE,
     format_schedule,
@@ -141,6 +141,13 @@ class MfgIntegrationEndpoint(models.Model):
         string="Body Limit (bytes)",
         default=1024 * 1024,
         help="Largest inbound request body accepted on this endpoint.",
+    )
+    rate_limit = fields.Integer(
+        string="Requests per Minute",
+        default=600,
+        help="Webhook requests this inbound endpoint accepts per minute, signed or "
+        "not, counted across all Odoo workers (0: unlimited). Beyond it the API "
+        "answers 429 with Retry-After.",
     )
     note = fields.Text()
 
@@ -497,6 +504,74 @@ class MfgIntegrationEndpoint(models.Model):
         self.ensure_one()
         token = self.sudo().credential_encrypted
         return get_secret_box().decrypt(token) if token else None
+
+    #: the stored secrets, encrypted with the server's keys
+    _ENCRYPTED_FIELDS = (
+        "signing_secret_encrypted",
+        "previous_signing_secret_encrypted",
+        "credential_encrypted",
+    )
+
+    @api.model
+    def _reencrypt_secrets(self):
+        """Re-encrypt every stored secret of every endpoint, archived ones included,
+        under the first configured key, so that older keys can then be removed from
+        the configuration. All or nothing: one secret that no configured key opens
+        stops it, naming its endpoint.
+
+        :return: the number of secrets re-encrypted
+        :raise UserError: naming the endpoint whose secret cannot be opened
+        """
+        box = get_secret_box()
+        domain = fields.Domain.OR(
+            [(name, "!=", False)] for name in self._ENCRYPTED_FIELDS
+        )
+        endpoints = (
+            self.sudo().with_context(active_test=False).search(domain, order="id")
+        )
+        updates = []
+        for endpoint in endpoints:
+            values = {}
+            for name in self._ENCRYPTED_FIELDS:
+                if not endpoint[name]:
+                    continue
+                try:
+                    values[name] = box.rotate(endpoint[name])
+                except ConfigurationError as exc:
+                    raise UserError(
+                        self.env._(
+                            "Endpoint %(endpoint)s (%(field)s): %(detail)s Nothing "
+                            "was re-encrypted.",
+                            endpoint=endpoint.display_name,
+                            field=endpoint._fields[name].string,
+                            detail=exc.detail,
+                        )
+                    ) from None
+            if values:
+                updates.append((endpoint, values))
+        for endpoint, values in updates:
+            endpoint.write(values)
+        count = sum(len(values) for _endpoint, values in updates)
+        return count
+
+    @api.model
+    def action_reencrypt_secrets(self):
+        """Re-encrypt all stored secrets after a key was added first to
+        ``secret_keys``, and say how many were."""
+        count = self._reencrypt_secrets()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": self.env._("Secrets re-encrypted"),
+                "message": self.env._(
+                    "%(count)s stored secret(s) are now encrypted with the first key "
+                    "of secret_keys: the other keys can be removed.",
+                    count=count,
+                ),
+            },
+        }
 
     def action_rotate_signing_secret(self):
         """Generate a new signing secret, keep the old one for the rotation window, and

@@ -73,6 +73,15 @@ class MfgIntegrationIdempotency(models.Model):
         )
 
     @api.model
+    def _cron_purge(self):
+        """Forget the keys older than the retention (system parameter
+        ``mfg_integration.idempotency_retention_hours``, 24 by default)."""
+        params = self.env["ir.config_parameter"].sudo()
+        self._purge(
+            int(params.get_param("mfg_integration.idempotency_retention_hours", 24))
+        )
+
+    @api.model
     def _purge(self, hours=24):
         """Forget keys older than ``hours``."""
         limit = fields.Datetime.now() - timedelta(hours=hours)

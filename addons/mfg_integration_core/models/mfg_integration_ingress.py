@@ -49,14 +49,31 @@ class MfgIntegrationIngress(models.AbstractModel):
 
     @api.model
     def _check_rate_limit(self, key):
-        """Count the request against the key's per-minute limit, across all workers.
+        """Count the request against the API key's per-minute limit.
+
+        :raise RateLimited: with the seconds to wait
+        """
+        self._count_request(key.id, key.rate_limit, "This API key")
+
+    @api.model
+    def _check_endpoint_rate_limit(self, endpoint):
+        """Count a signed webhook request against its inbound endpoint's limit,
+        whether it turns out to be well signed or not.
+
+        :raise RateLimited: with the seconds to wait
+        """
+        self._count_request(-endpoint.id, endpoint.rate_limit, "This endpoint")
+
+    @api.model
+    def _count_request(self, counter_id, limit, who):
+        """Count one request in the sliding window of ``counter_id`` (an API key id,
+        or minus an inbound endpoint id), across all workers.
 
         Counters live in an unlogged table updated in a short transaction of their
         own, so concurrent requests never wait on the request transactions.
 
         :raise RateLimited: with the seconds to wait
         """
-        limit = key.rate_limit
         if limit <= 0:
             return
         now = time.time()
@@ -80,7 +97,7 @@ class MfgIntegrationIngress(models.AbstractModel):
                     (SELECT hits FROM mfg_integration_rate_counter
                       WHERE key_id = %s AND window_start = %s)
                 """,
-                (key.id, start, key.id, start - RATE_WINDOW),
+                (counter_id, start, counter_id, start - RATE_WINDOW),
             )
             current, previous = cr.fetchone()
         decision = decide(
@@ -88,9 +105,19 @@ class MfgIntegrationIngress(models.AbstractModel):
         )
         if not decision.allowed:
             raise errors.RateLimited(
-                f"This API key may make {limit} requests per minute.",
+                f"{who} is limited to {limit} requests per minute.",
                 retry_after=decision.retry_after,
             )
+
+    @api.model
+    def _cron_purge_rate_counters(self):
+        """Delete the request counters of the windows no rate limit reads any more
+        (all but the current and the previous one)."""
+        oldest_read = window_start(time.time(), RATE_WINDOW) - RATE_WINDOW
+        self.env.cr.execute(
+            "DELETE FROM mfg_integration_rate_counter WHERE window_start < %s",
+            (oldest_read,),
+        )
 
     # ------------------------------------------------------------------
     # Contracts
@@ -99,8 +126,9 @@ class MfgIntegrationIngress(models.AbstractModel):
     @api.model
     @tools.ormcache("code")
     def _contract(self, code):
-        """Return ``(event_type_id, version, schema_json, deprecation, sunset)`` of
-        the current contract of ``code``, or None for an unknown event type."""
+        """Return ``(event_type_id, version, schema_json, deprecation, sunset,
+        direction)`` of the current contract of ``code``, or None for an unknown
+        event type."""
         event_type = self.env["mfg.integration.event.type"].sudo().get_by_code(code)
         schema = event_type.current_schema_id
         if not event_type or not schema:
@@ -111,6 +139,7 @@ class MfgIntegrationIngress(models.AbstractModel):
             schema.schema_json,
             event_type.deprecation_date,
             event_type.sunset_date,
+            event_type.direction,
         )
 
     @api.model
@@ -134,6 +163,12 @@ class MfgIntegrationIngress(models.AbstractModel):
             raise errors.UnknownEventType(
                 f"'{event.type}' was retired on {sunset}.",
                 errors=[{"pointer": f"{base}/type", "message": "retired event type"}],
+            )
+        if contract[5] == "outbound":
+            raise errors.UnknownEventType(
+                f"'{event.type}' is an outbound event type: Odoo emits it, no system "
+                "may send it to Odoo.",
+                errors=[{"pointer": f"{base}/type", "message": "outbound event type"}],
             )
         if key is not None:
             key._check_scope(event.type)
@@ -338,6 +373,7 @@ class MfgIntegrationIngress(models.AbstractModel):
         The message is stored as the endpoint's system's technical user.
         """
         endpoint = self._webhook_endpoint(code)
+        self._check_endpoint_rate_limit(endpoint)
         if media_type not in SINGLE_TYPES:
             raise errors.UnsupportedMediaType("Send the webhook as application/json.")
         body = read_body(endpoint.max_body_bytes)

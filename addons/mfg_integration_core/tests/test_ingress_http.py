@@ -129,12 +129,56 @@ class TestIngressHttp(MfgIntegrationCase, HttpCase):
         pointers = {e["pointer"] for e in problem["errors"]}
         self.assertTrue({"/specversion", "/id", "/source", "/type"} <= pointers)
 
+    def test_outbound_event_type_is_refused(self):
+        self._create_event_type("test.order_released").direction = "outbound"
+        problem = self.assertProblem(
+            self.post(EVENTS, cloudevent(type_="test.order_released")),
+            422,
+            "unknown-event-type",
+        )
+        self.assertEqual(problem["errors"][0]["pointer"], "/type")
+        self.assertIn("outbound", problem["detail"])
+        self.assertFalse(self.Message.search([("system_id", "=", self.system.id)]))
+
     def test_schema_violation_lists_pointers(self):
         response = self.post(EVENTS, cloudevent(data={"quantity": -2, "order": ""}))
         problem = self.assertProblem(response, 422, "validation-failed")
         self.assertEqual(
             sorted(e["pointer"] for e in problem["errors"]),
             ["/data/order", "/data/quantity"],
+        )
+
+    def test_strings_the_database_refuses_are_422_per_item(self):
+        for changes in ({"id": "n\x00l"}, {"subject": "s\x00"}):
+            problem = self.assertProblem(
+                self.post(EVENTS, cloudevent(**changes)), 422, "validation-failed"
+            )
+            self.assertEqual(problem["errors"][0]["pointer"], f"/{next(iter(changes))}")
+        problem = self.assertProblem(
+            self.post(EVENTS, cloudevent(source="urn:\ud800")), 422
+        )
+        self.assertEqual(problem["errors"][0]["pointer"], "/source")
+        items = [cloudevent("nul-0"), cloudevent("nul-1", source="urn:\x00")]
+        items.append(cloudevent("nul-2", data={"order": "MO\x00", "quantity": 1}))
+        response = self.post(
+            EVENTS, items, content_type=BATCH, headers={"Idempotency-Key": "nul"}
+        )
+        self.assertEqual(response.status_code, 200, response.text[:500])
+        body = response.json()
+        self.assertEqual(
+            [r["status"] for r in body["results"]], ["accepted"] + ["rejected"] * 2
+        )
+        self.assertEqual(
+            [r["problem"]["errors"][0]["pointer"] for r in body["results"][1:]],
+            ["/1/source", "/2/data/order"],
+        )
+        again = self.post(
+            EVENTS, items, content_type=BATCH, headers={"Idempotency-Key": "nul"}
+        )
+        self.assertEqual(again.json(), body)
+        self.assertEqual(
+            self.Message.search([("system_id", "=", self.system.id)]).mapped("ce_id"),
+            ["nul-0"],
         )
 
     def test_oversize_body(self):
@@ -225,6 +269,40 @@ class TestIngressHttp(MfgIntegrationCase, HttpCase):
             EVENTS, [cloudevent("i-3")], content_type=BATCH, headers=headers
         )
         self.assertProblem(other, 422, "idempotency-key-reused")
+
+    def test_purge_crons_forget_old_keys_and_counters(self):
+        Idempotency = self.env["mfg.integration.idempotency"]
+        for key in ("old-key", "new-key"):
+            Idempotency._store(self.system, key, "digest", {"accepted": 1})
+        self.env.cr.execute(
+            "UPDATE mfg_integration_idempotency SET create_date = %s "
+            "WHERE key = 'old-key'",
+            (fields.Datetime.now() - timedelta(hours=3),),
+        )
+        self.env["ir.config_parameter"].set_param(
+            "mfg_integration.idempotency_retention_hours", 2
+        )
+        now = int(datetime.now(tz=timezone.utc).timestamp()) // 60 * 60
+        for start in (now - 600, now - 120, now):
+            self.env.cr.execute(
+                "INSERT INTO mfg_integration_rate_counter VALUES (%s, %s, 1)",
+                (self.key.id, start),
+            )
+        for xmlid in ("ir_cron_idempotency_purge", "ir_cron_rate_counter_purge"):
+            cron = self.env.ref(f"mfg_integration_core.{xmlid}")
+            self.assertTrue(cron.active)
+            cron.ir_actions_server_id.run()
+        self.assertIsNone(Idempotency._lookup(self.system, "old-key", "digest"))
+        self.assertEqual(
+            Idempotency._lookup(self.system, "new-key", "digest"), {"accepted": 1}
+        )
+        self.env.cr.execute(
+            "SELECT window_start FROM mfg_integration_rate_counter "
+            "WHERE key_id = %s ORDER BY 1",
+            (self.key.id,),
+        )
+        # the current window is kept (the previous one too, read by the limit)
+        self.assertEqual([row[0] for row in self.env.cr.fetchall()], [now])
 
     def test_message_status(self):
         message_id = self.post(EVENTS, cloudevent("st-1")).json()["id"]
@@ -364,6 +442,29 @@ class TestWebhookHttp(MfgIntegrationCase, HttpCase):
         self.assertEqual(
             self.send(self.body(), "msg_old2", secret=self.secret).status_code, 401
         )
+
+    def test_rate_limit_comes_before_the_signature_check(self):
+        self.endpoint.rate_limit = 2
+        self.assertEqual(self.send(self.body(), "msg_rl1").status_code, 202)
+        self.assertEqual(self.send(self.body(), "msg_rl2").status_code, 202)
+        # over the limit, an unsigned flood is refused before any HMAC is computed
+        unsigned = self.url_open(
+            "/api/mfg/v1/webhooks/mes-hooks",
+            data=self.body(),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(unsigned.status_code, 429, unsigned.text)
+        limited = self.send(self.body(), "msg_rl3")
+        self.assertEqual(limited.status_code, 429, limited.text)
+        self.assertGreaterEqual(int(limited.headers["Retry-After"]), 1)
+        self.assertIn("2 requests per minute", limited.json()["detail"])
+        self.assertFalse(self.Message.search([("ce_id", "=", "msg_rl3")]))
+
+    def test_string_the_database_refuses_is_422(self):
+        response = self.send(self.body(order="WH/MO/\x00"), "msg_nul")
+        self.assertEqual(response.status_code, 422, response.text)
+        self.assertEqual(response.json()["errors"][0]["pointer"], "/data/order")
+        self.assertFalse(self.Message.search([("ce_id", "=", "msg_nul")]))
 
     def test_unknown_endpoint_and_bad_bodies(self):
         response = self.url_open(

@@ -6,6 +6,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import tagged
 
+from mfg_integration.secretbox import generate_key
 from mfg_integration.webhooks import generate_webhook_secret
 
 from .common import MfgIntegrationCase, capture_logs
@@ -177,3 +178,41 @@ class TestSecrets(MfgIntegrationCase):
         self.env.invalidate_all()
         self.assertFalse(endpoint.active)
         self.assertEqual(key.state, "revoked")
+
+    def _keys(self, keys):
+        return patch(
+            "odoo.addons.mfg_integration_core.secret_config.load_secret_keys",
+            return_value=keys,
+        )
+
+    def test_reencrypt_moves_every_secret_to_the_first_key(self):
+        old, new = generate_key(), generate_key()
+        first, second = generate_webhook_secret(), generate_webhook_secret()
+        with self._keys(old):
+            endpoint = self._endpoint(signing_secret=first, credential="tok-ROT-1")
+            endpoint.signing_secret = second
+            archived = self._endpoint(code="old_mes", credential="tok-ROT-2")
+            archived.active = False
+        before = self._raw(endpoint, "credential_encrypted")
+        with self._keys(f"{new},{old}"):
+            action = self.Endpoint.with_user(self.env.ref("base.user_admin"))
+            action = action.action_reencrypt_secrets()
+        self.assertIn("4 stored secret", action["params"]["message"])
+        self.assertNotEqual(self._raw(endpoint, "credential_encrypted"), before)
+        with self._keys(new):
+            self.assertEqual(endpoint._get_signing_secrets(), [second, first])
+            self.assertEqual(endpoint._get_credential(), "tok-ROT-1")
+            self.assertEqual(archived._get_credential(), "tok-ROT-2")
+
+    def test_reencrypt_is_all_or_nothing_and_names_the_endpoint(self):
+        old, new = generate_key(), generate_key()
+        with self._keys(new):
+            opened = self._endpoint(code="a_mes", credential="tok-A")
+        with self._keys(old):
+            lost = self._endpoint(name="Lost MES", code="b_mes", credential="tok-B")
+        before = self._raw(opened, "credential_encrypted")
+        with self._keys(new), self.assertRaisesRegex(UserError, "Lost MES") as info:
+            self.Endpoint._reencrypt_secrets()
+        self.assertNotIn("tok-", str(info.exception))
+        self.assertEqual(self._raw(opened, "credential_encrypted"), before)
+        self.assertTrue(self._raw(lost, "credential_encrypted"))
