@@ -31,6 +31,22 @@ def delay_once(model, job, kind, target, channel, description, eta=None):
     return getattr(delayed, job)(target.id)
 
 
+def targets_with_live_jobs(env, kind, horizon):
+    """The ids of the targets that have a job of ``kind`` (see :func:`delay_once`)
+    waiting, enqueued or running, and starting by ``horizon``."""
+    env["queue.job"].flush_model(["identity_key", "state", "eta"])
+    env.cr.execute(
+        """
+        SELECT DISTINCT split_part(identity_key, '_', 4)::int FROM queue_job
+         WHERE identity_key LIKE %s
+           AND state IN ('wait_dependencies', 'pending', 'enqueued', 'started')
+           AND (eta IS NULL OR eta <= %s)
+        """,
+        (f"mfg_integration\\_{kind}\\_%", horizon),
+    )
+    return {row[0] for row in env.cr.fetchall()}
+
+
 def iso_utc(value):
     """A naive UTC datetime as RFC 3339 text with ``Z`` (None for an empty value)."""
     if not value:

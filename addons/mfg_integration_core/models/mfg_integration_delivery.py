@@ -2,7 +2,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.modules import module as odoo_module
 from odoo.tools import SQL
+
+from odoo.addons.queue_job.exception import RetryableJobError
 
 from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
@@ -16,16 +19,28 @@ from mfg_integration.transport import (
 
 from ..tools import delay_once
 
+#: namespace of the PostgreSQL advisory locks that keep one delivery job per endpoint
+ENDPOINT_LOCK_NAMESPACE = 0x6D666764  # "mfgd"
+#: seconds after which a job that found its endpoint busy tries again
+BUSY_RETRY_SECONDS = 2
+#: why a batch stopped: another job took the endpoint between two commits
+YIELDED = "yielded"
+
 
 class MfgIntegrationDelivery(models.AbstractModel):
     """Outbound delivery: drains an endpoint's pending messages in batches.
 
-    One queue_job job per endpoint at a time, on the endpoint's own channel, claims due
+    One queue_job job per endpoint at a time (a PostgreSQL advisory lock: a second
+    job for a busy endpoint is postponed), on the endpoint's own channel, claims due
     messages with ``FOR UPDATE SKIP LOCKED``, signs each per Standard Webhooks and
-    POSTs it. Outcomes follow Standard Webhooks: 2xx delivered; 410 disables the
-    endpoint; everything else is retried on the endpoint's schedule (honouring
-    ``Retry-After``), then becomes a dead letter. A circuit breaker pauses deliveries to
-    an endpoint that keeps failing, and messages sharing an ordering key are delivered
+    POSTs it. The outcome of each request (each wave of parallel requests) is
+    committed as soon as it is known, so that a later failure of the same job never
+    sends a delivered message again: after a crash, only the requests in flight can
+    be sent twice, with the same ``webhook-id``. Outcomes follow Standard Webhooks:
+    2xx delivered; 410 disables the endpoint; everything else is retried on the
+    endpoint's schedule (honouring ``Retry-After``), then becomes a dead letter. A
+    circuit breaker pauses deliveries to an endpoint that keeps failing, and
+    messages sharing an ordering key are delivered
     strictly in emission order.
     """
 
@@ -46,7 +61,45 @@ class MfgIntegrationDelivery(models.AbstractModel):
         )
 
     def _job_deliver(self, endpoint_id):
-        """Job: deliver one batch of due messages of an endpoint."""
+        """Job: deliver one batch of due messages of an endpoint.
+
+        :raise RetryableJobError: when another job is delivering to the endpoint
+            (this one is postponed, without counting as a retry)
+        """
+        if not self._lock_endpoint(endpoint_id):
+            raise RetryableJobError(
+                "Another job is delivering to this endpoint.",
+                seconds=BUSY_RETRY_SECONDS,
+                ignore_retry=True,
+            )
+        return self._deliver_batch(endpoint_id)
+
+    def _lock_endpoint(self, endpoint_id):
+        """Take the endpoint's delivery lock for the current transaction (it goes
+        with the transaction: no lock outlives a failed job); False when another
+        job holds it."""
+        self.env.cr.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)",
+            (ENDPOINT_LOCK_NAMESPACE, endpoint_id),
+        )
+        return self.env.cr.fetchone()[0]
+
+    def _checkpoint(self, endpoint):
+        """Commit the outcomes recorded so far, then take the endpoint's lock again
+        for the next transaction: a delivered message must never be sent again
+        because a later write of the same job failed. The job function allows
+        commits (``allow_commit``): queue_job then runs the job on a cursor of its
+        own and keeps the job's lock on another. (Tests run in one transaction
+        that they roll back: nothing is committed there.)
+
+        :return: False when another job took the endpoint meanwhile (stop then)
+        """
+        if odoo_module.current_test:
+            return True
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        return self._lock_endpoint(endpoint.id)
+
+    def _deliver_batch(self, endpoint_id):
         endpoint = self.env["mfg.integration.endpoint"].sudo().browse(endpoint_id)
         if not endpoint.exists() or not endpoint.active:
             return "endpoint inactive"
@@ -88,6 +141,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 stopped = self._deliver_in_order(messages, endpoint, context)
             else:
                 stopped = self._deliver_concurrently(messages, endpoint, context)
+        if stopped == YIELDED:
+            return "another job took over the endpoint"
         delivered = Message.browse(ids).filtered(lambda m: m.state == "done")
         if delivered:
             endpoint.sudo().last_success_at = max(delivered.mapped("processed_at"))
@@ -116,6 +171,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 endpoint.url, *request, endpoint.timeout, pool=context["pool"]
             )
             outcome = self._record(message, endpoint, result, context)
+            if not self._checkpoint(endpoint):
+                return YIELDED
             if outcome == GONE or endpoint.circuit_state == "open":
                 return outcome
         return None
@@ -144,6 +201,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
                     self._record(message, endpoint, result, context)
                     for (message, _request), result in zip(wave, results, strict=True)
                 ]
+                if not self._checkpoint(endpoint):
+                    return YIELDED
                 if GONE in outcomes:
                     return GONE
                 if endpoint.circuit_state == "open":

@@ -16,7 +16,7 @@ from mfg_integration.redaction import redact, redact_json_text
 from mfg_integration.retry import backoff_delay
 from mfg_integration.schemas import validate
 
-from ..tools import delay_once, iso_utc, utc_naive
+from ..tools import delay_once, iso_utc, targets_with_live_jobs, utc_naive
 
 _logger = logging.getLogger(__name__)
 
@@ -184,6 +184,67 @@ class MfgIntegrationMessage(models.Model):
             f"Process inbound messages of {system.code}",
             eta=eta,
         )
+
+    @api.model
+    def _cron_requeue_stranded(self):
+        """Give a job to every backlog that has none: due messages whose job was
+        lost (it failed while the database restarted, or was deleted) would wait
+        for the next event of their system or endpoint otherwise."""
+        self.flush_model()
+        now = fields.Datetime.now()
+        horizon = now + timedelta(minutes=1)
+        found = {}
+        for direction, target, states in (
+            ("inbound", "system_id", ("received", "queued", "failed")),
+            ("outbound", "endpoint_id", ("queued", "failed")),
+        ):
+            self.env.cr.execute(
+                SQL(
+                    """
+                    SELECT DISTINCT %s FROM mfg_integration_message
+                     WHERE direction = %s AND state IN %s
+                       AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                    """,
+                    SQL.identifier(target),
+                    direction,
+                    states,
+                    now,
+                )
+            )
+            found[direction] = {row[0] for row in self.env.cr.fetchall()}
+        systems = (
+            self.env["mfg.integration.system"]
+            .sudo()
+            .browse(
+                sorted(
+                    found["inbound"]
+                    - targets_with_live_jobs(self.env, "drain", horizon)
+                )
+            )
+        )
+        for system in systems:
+            self._enqueue_drain(system)
+        endpoints = (
+            self.env["mfg.integration.endpoint"]
+            .sudo()
+            .browse(
+                sorted(
+                    found["outbound"]
+                    - targets_with_live_jobs(self.env, "deliver", horizon)
+                )
+            )
+            .filtered("active")
+        )
+        Delivery = self.env["mfg.integration.delivery"]
+        for endpoint in endpoints:
+            Delivery._enqueue(endpoint)
+        if systems or endpoints:
+            _logger.info(
+                "Re-enqueued the stranded backlog of %s system(s) and %s endpoint(s)",
+                len(systems),
+                len(endpoints),
+            )
+        return len(systems) + len(endpoints)
 
     @api.model
     def _create_outbound(self, event, event_type, version, subscriptions, record=None):

@@ -1,13 +1,18 @@
 import json
 import threading
 import uuid
+from unittest.mock import patch
 
 from psycopg2 import errors as pg_errors
 
 from odoo import api
+from odoo.modules import module as odoo_module
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.queue_job.tests.common import trap_jobs
+
+from mfg_integration.simulators import StubServer
+from mfg_integration.webhooks import generate_webhook_secret
 
 from .common import SCHEMA
 
@@ -151,3 +156,125 @@ class TestConcurrentIngress(TransactionCase):
             with trap_jobs() as trap:
                 self.assertFalse(Message._unseen_due_messages(self.system_id, seen))
             job_cr.rollback()
+
+
+@tagged("post_install", "-at_install")
+class TestDeliveryDurability(TransactionCase):
+    """A delivery job whose last write fails must not send its delivered messages
+    again. Real, committed transactions, as in production (removed at the end)."""
+
+    def _committed(self, func):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {"tracking_disable": True})
+            return func(env)
+
+    def setUp(self):
+        super().setUp()
+        self.server = StubServer()
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        suffix = uuid.uuid4().hex[:8]
+        self.code = f"test.durable_{suffix}"
+
+        def setup(env):
+            event_type = env["mfg.integration.event.type"].create(
+                {
+                    "code": self.code,
+                    "name": "Durability test",
+                    "direction": "outbound",
+                    "schema_ids": [
+                        (0, 0, {"version": 1, "schema_json": json.dumps(SCHEMA)})
+                    ],
+                }
+            )
+            system = env["mfg.integration.system"].create(
+                {"name": "Durability", "code": f"durable_{suffix}"}
+            )
+            endpoint = env["mfg.integration.endpoint"].create(
+                {
+                    "system_id": system.id,
+                    "direction": "outbound",
+                    "code": "receiver",
+                    "url": self.server.url("/events"),
+                    "signing_secret": generate_webhook_secret(),
+                    "delivery_concurrency": 1,
+                }
+            )
+            env["mfg.integration.subscription"].create(
+                {"event_type_id": event_type.id, "endpoint_id": endpoint.id}
+            )
+            for order in ("WH/MO/1", "WH/MO/2", "WH/MO/3"):
+                env["mfg.integration.event.type"].emit(
+                    self.code, {"order": order, "quantity": 1}
+                )
+            return system.id, endpoint.id
+
+        self.system_id, self.endpoint_id = self._committed(setup)
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        def cleanup(env):
+            env.cr.execute(
+                "DELETE FROM mfg_integration_message WHERE endpoint_id = %s",
+                [self.endpoint_id],
+            )
+            env.cr.execute(
+                "DELETE FROM queue_job WHERE channel LIKE %s",
+                [f"root.mfg_integration.outbound.durable_{self.code[-8:]}%"],
+            )
+            system = env["mfg.integration.system"].browse(self.system_id)
+            user = system.user_id.with_context(active_test=False)
+            partner = user.partner_id
+            env["mfg.integration.subscription"].search(
+                [("endpoint_id", "=", self.endpoint_id)]
+            ).unlink()
+            env["mfg.integration.endpoint"].browse(self.endpoint_id).unlink()
+            system.unlink()
+            if user.exists():
+                user.unlink()
+            if partner.exists():
+                partner.unlink()
+            env["queue.job.channel"].search(
+                [("name", "=", f"durable_{self.code[-8:]}-receiver")]
+            ).unlink()
+            env["mfg.integration.event.type"].search(
+                [("code", "=", self.code)]
+            ).unlink()
+
+        self._committed(cleanup)
+
+    def _states(self):
+        return self._committed(
+            lambda env: sorted(
+                env["mfg.integration.message"]
+                .search([("endpoint_id", "=", self.endpoint_id)])
+                .mapped("state")
+            )
+        )
+
+    def test_outcomes_survive_a_failure_at_the_end_of_the_job(self):
+        Delivery = type(self.env["mfg.integration.delivery"])
+        with (
+            patch.object(odoo_module, "current_test", False),
+            patch.object(
+                Delivery,
+                "_schedule_retry",
+                side_effect=pg_errors.SerializationFailure("concurrent update"),
+            ),
+            self.assertRaises(pg_errors.SerializationFailure),
+            self.registry.cursor() as cr,
+        ):
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            env["mfg.integration.delivery"]._job_deliver(self.endpoint_id)
+        self.assertEqual(len(self.server.requests), 3)
+        self.assertEqual(self._states(), ["done"] * 3)
+        # queue_job retries the job: nothing is sent twice
+        with patch.object(odoo_module, "current_test", False):
+            self._committed(
+                lambda env: env["mfg.integration.delivery"]._job_deliver(
+                    self.endpoint_id
+                )
+            )
+        self.assertEqual(len(self.server.requests), 3)
+        ids = {request.headers["webhook-id"] for request in self.server.requests}
+        self.assertEqual(len(ids), 3)

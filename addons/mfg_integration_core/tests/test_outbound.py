@@ -7,6 +7,10 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from odoo.addons.mfg_integration_core.models.mfg_integration_delivery import (
+    ENDPOINT_LOCK_NAMESPACE,
+)
+from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration.simulators import Answer, StubServer, closed_port_url
@@ -343,3 +347,50 @@ class TestOutbound(MfgIntegrationCase):
         self.assertFalse(self.endpoint.active)
         self.assertEqual(len(self.server.requests), 3, "one wave, then stop")
         self.assertEqual([m.state for m in messages[3:]], ["queued"] * 4)
+
+    # -- stranded backlogs --------------------------------------------------------
+
+    def _sweep(self):
+        """Run the sweep as its cron does; return the ids of the endpoints it gave
+        a delivery job."""
+        cron = self.env.ref("mfg_integration_core.ir_cron_requeue_stranded")
+        self.assertTrue(cron.active)
+        with trap_jobs() as trap:
+            cron.ir_actions_server_id.run()
+        return {
+            job.args[0]
+            for job in trap.enqueued_jobs
+            if job.method_name == "_job_deliver"
+        }
+
+    def test_sweep_gives_a_stranded_backlog_a_job_and_leaves_live_ones(self):
+        with trap_jobs():
+            self.emit()  # its job never reaches the queue: the backlog is stranded
+        self.assertIn(self.endpoint.id, self._sweep())
+        self.emit("WH/MO/00043")  # a real job now waits in the queue
+        self.assertNotIn(self.endpoint.id, self._sweep())
+        self.env["queue.job"].search(
+            [("channel", "like", "root.mfg_integration.outbound.%")]
+        ).write({"state": "failed"})  # as after a database restart
+        self.assertIn(self.endpoint.id, self._sweep())
+        self.endpoint.active = False  # a disabled endpoint stays paused
+        self.assertNotIn(self.endpoint.id, self._sweep())
+
+    def test_one_delivery_job_per_endpoint_at_a_time(self):
+        self.emit()
+        holder = self.registry.cursor()  # another connection holds the lock
+        self.addCleanup(holder.close)
+        holder.execute(  # as a job in another transaction would
+            "SELECT pg_advisory_lock(%s, %s)",
+            (ENDPOINT_LOCK_NAMESPACE, self.endpoint.id),
+        )
+        with self.assertRaisesRegex(RetryableJobError, "Another job") as info:
+            self.Delivery._job_deliver(self.endpoint.id)
+        self.assertTrue(info.exception.ignore_retry)
+        self.assertEqual(self.server.requests, [])
+        holder.execute(
+            "SELECT pg_advisory_unlock(%s, %s)",
+            (ENDPOINT_LOCK_NAMESPACE, self.endpoint.id),
+        )
+        self.assertEqual(self.deliver(), "1 message(s) handled")
+        self.assertEqual(len(self.server.requests), 1)

@@ -325,3 +325,25 @@ class TestProcessing(MfgIntegrationCase):
         with self.assertRaises(AccessError), mute_logger("odoo.access"):
             message.with_user(self.user).read(["payload"])
         self.assertTrue(message.with_user(self.user).payload_display)
+
+    def test_sweep_gives_a_stranded_inbound_backlog_a_job(self):
+        def swept():
+            with trap_jobs() as trap:
+                self.Message._cron_requeue_stranded()
+            return {
+                job.args[0]
+                for job in trap.enqueued_jobs
+                if job.method_name == "_job_drain"
+            }
+
+        with trap_jobs():
+            self.ingest("stranded-1")  # its drain job never reaches the queue
+        self.assertIn(self.system.id, swept())
+        self.ingest("stranded-2")  # a real drain job now waits
+        self.assertNotIn(self.system.id, swept())
+        self.env["queue.job"].search(
+            [("channel", "=", f"root.mfg_integration.inbound.{self.system.code}")]
+        ).write({"state": "failed"})  # as after a database restart
+        self.assertIn(self.system.id, swept())
+        self.drain()
+        self.assertNotIn(self.system.id, swept())  # nothing is due any more
