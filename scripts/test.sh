@@ -7,7 +7,8 @@
 #                 WARNING/ERROR/CRITICAL line in Odoo's log fails it
 #   odoo-tests    pytest-odoo on addons/*/tests against that database (same log rule)
 #   e2e           tests/e2e: a real Odoo server and queue_job runner on that database,
-#                 driven over HTTP (same log rule for the server's log)
+#                 driven over HTTP, fuzzing included (same log rule for the
+#                 server's log)
 # The Odoo tiers run only when Odoo 19 is importable and PostgreSQL is reachable;
 # otherwise they are skipped with a loud banner.
 #

@@ -19,3 +19,4 @@ from . import mfg_integration_mapping_value
 from . import mfg_integration_resolver
 from . import mfg_integration_linked_mixin
 from . import res_users
+from . import ir_http

@@ -43,6 +43,17 @@ class MfgIntegrationCase(TransactionCase):
         cls.event_type = cls._create_event_type("test.order_started")
         cls.other_event_type = cls._create_event_type("test.order_stopped")
 
+    def swept(self, job_method):
+        """Run the stranded-backlog sweep as its cron does; return the ids its
+        ``job_method`` jobs (``_job_drain``, ``_job_deliver``) were given."""
+        cron = self.env.ref("mfg_integration_core.ir_cron_requeue_stranded")
+        self.assertTrue(cron.active)
+        with trap_jobs() as trap:
+            cron.ir_actions_server_id.run()
+        return {
+            job.args[0] for job in trap.enqueued_jobs if job.method_name == job_method
+        }
+
     @classmethod
     def _create_event_type(cls, code, schema=None):
         return cls.env["mfg.integration.event.type"].create(

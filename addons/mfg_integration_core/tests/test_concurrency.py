@@ -19,18 +19,23 @@ from .common import SCHEMA
 THREADS = 8
 
 
-@tagged("post_install", "-at_install")
-class TestConcurrentIngress(TransactionCase):
-    """Identical events posted at the same time by 8 workers: exactly one message.
-
-    Unlike the other tests, this one needs real, separate transactions: the setup is
-    committed through cursors of its own and removed at the end.
-    """
+class CommittedMixin:
+    """Tests that need real, separate transactions: their setup is committed
+    through cursors of their own, and removed at the end."""
 
     def _committed(self, func):
         with self.registry.cursor() as cr:
             env = api.Environment(cr, api.SUPERUSER_ID, {"tracking_disable": True})
             return func(env)
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentIngress(CommittedMixin, TransactionCase):
+    """Identical events posted at the same time by 8 workers: exactly one message.
+
+    Unlike the other tests, this one needs real, separate transactions: the setup is
+    committed through cursors of its own and removed at the end.
+    """
 
     def setUp(self):
         super().setUp()
@@ -159,14 +164,9 @@ class TestConcurrentIngress(TransactionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestDeliveryDurability(TransactionCase):
+class TestDeliveryDurability(CommittedMixin, TransactionCase):
     """A delivery job whose last write fails must not send its delivered messages
     again. Real, committed transactions, as in production (removed at the end)."""
-
-    def _committed(self, func):
-        with self.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {"tracking_disable": True})
-            return func(env)
 
     def setUp(self):
         super().setUp()

@@ -325,6 +325,8 @@ class TestIngressHttp(MfgIntegrationCase, HttpCase):
 
     def test_unknown_routes_and_methods(self):
         self.assertProblem(self.url_open("/api/mfg/v1/nothing/here"), 404, "not-found")
+        # a path no route's converter accepts (found by the fuzzing tier)
+        self.assertProblem(self.url_open("/api/mfg/v1/messages/%0A"), 404, "not-found")
         response = self.url_open(EVENTS, method="GET")
         self.assertProblem(response, 405, "method-not-allowed")
         self.assertEqual(response.headers["Allow"], "POST")

@@ -350,31 +350,18 @@ class TestOutbound(MfgIntegrationCase):
 
     # -- stranded backlogs --------------------------------------------------------
 
-    def _sweep(self):
-        """Run the sweep as its cron does; return the ids of the endpoints it gave
-        a delivery job."""
-        cron = self.env.ref("mfg_integration_core.ir_cron_requeue_stranded")
-        self.assertTrue(cron.active)
-        with trap_jobs() as trap:
-            cron.ir_actions_server_id.run()
-        return {
-            job.args[0]
-            for job in trap.enqueued_jobs
-            if job.method_name == "_job_deliver"
-        }
-
     def test_sweep_gives_a_stranded_backlog_a_job_and_leaves_live_ones(self):
         with trap_jobs():
             self.emit()  # its job never reaches the queue: the backlog is stranded
-        self.assertIn(self.endpoint.id, self._sweep())
+        self.assertIn(self.endpoint.id, self.swept("_job_deliver"))
         self.emit("WH/MO/00043")  # a real job now waits in the queue
-        self.assertNotIn(self.endpoint.id, self._sweep())
+        self.assertNotIn(self.endpoint.id, self.swept("_job_deliver"))
         self.env["queue.job"].search(
             [("channel", "like", "root.mfg_integration.outbound.%")]
         ).write({"state": "failed"})  # as after a database restart
-        self.assertIn(self.endpoint.id, self._sweep())
+        self.assertIn(self.endpoint.id, self.swept("_job_deliver"))
         self.endpoint.active = False  # a disabled endpoint stays paused
-        self.assertNotIn(self.endpoint.id, self._sweep())
+        self.assertNotIn(self.endpoint.id, self.swept("_job_deliver"))
 
     def test_one_delivery_job_per_endpoint_at_a_time(self):
         self.emit()

@@ -327,23 +327,16 @@ class TestProcessing(MfgIntegrationCase):
         self.assertTrue(message.with_user(self.user).payload_display)
 
     def test_sweep_gives_a_stranded_inbound_backlog_a_job(self):
-        def swept():
-            with trap_jobs() as trap:
-                self.Message._cron_requeue_stranded()
-            return {
-                job.args[0]
-                for job in trap.enqueued_jobs
-                if job.method_name == "_job_drain"
-            }
-
         with trap_jobs():
             self.ingest("stranded-1")  # its drain job never reaches the queue
-        self.assertIn(self.system.id, swept())
+        self.assertIn(self.system.id, self.swept("_job_drain"))
         self.ingest("stranded-2")  # a real drain job now waits
-        self.assertNotIn(self.system.id, swept())
+        self.assertNotIn(self.system.id, self.swept("_job_drain"))
         self.env["queue.job"].search(
             [("channel", "=", f"root.mfg_integration.inbound.{self.system.code}")]
         ).write({"state": "failed"})  # as after a database restart
-        self.assertIn(self.system.id, swept())
+        self.assertIn(self.system.id, self.swept("_job_drain"))
         self.drain()
-        self.assertNotIn(self.system.id, swept())  # nothing is due any more
+        self.assertNotIn(
+            self.system.id, self.swept("_job_drain")
+        )  # nothing is due any more
