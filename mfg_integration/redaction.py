@@ -138,3 +138,66 @@ def redact_json_text(text, pointers, mask=DEFAULT_MASK, indent=2):
     except (ValueError, RecursionError):
         return NOT_JSON_PLACEHOLDER if pointers else text
     return json.dumps(redact(value, pointers, mask), indent=indent, ensure_ascii=False)
+
+
+#: shorter sensitive values are not searched for in texts (masking every "7" of a
+#: traceback would hide everything and protect nothing)
+MIN_SCRUBBED_LENGTH = 3
+
+
+def _leaf_texts(node, found):
+    if isinstance(node, dict):
+        for item in node.values():
+            _leaf_texts(item, found)
+    elif isinstance(node, list):
+        for item in node:
+            _leaf_texts(item, found)
+    elif isinstance(node, str):
+        # as written, and as repr() or JSON quote it in messages and tracebacks
+        found.update({node, repr(node)[1:-1], json.dumps(node)[1:-1]})
+    elif node is not None and not isinstance(node, bool):
+        found.add(str(node))
+
+
+def _collect(node, tokens, found):
+    if not tokens:
+        _leaf_texts(node, found)
+        return
+    head, rest = tokens[0], tokens[1:]
+    for key in _matching_keys(node, head):
+        _collect(node[key], rest, found)
+
+
+def sensitive_values(value, pointers):
+    """The texts of the values at ``pointers`` (for an object or an array, of
+    every value in it) that no error text, note or log may show.
+
+    :param value: a decoded JSON value
+    :param pointers: an iterable of JSON pointers (a single string is one pointer)
+    :return: a tuple of texts of at least :data:`MIN_SCRUBBED_LENGTH` characters,
+        longest first
+    :raise ValueError: when a pointer is not valid
+    """
+    if isinstance(pointers, str):
+        pointers = (pointers,)
+    found = set()
+    for pointer in pointers:
+        _collect(value, _tokens(pointer), found)
+    return tuple(
+        sorted(
+            (text for text in found if len(text) >= MIN_SCRUBBED_LENGTH),
+            key=lambda text: (-len(text), text),
+        )
+    )
+
+
+def scrub(text, values, mask=DEFAULT_MASK):
+    """Replace every occurrence of each of ``values`` in ``text`` by ``mask``.
+
+    :param text: any text (an error message, a traceback, a response excerpt)
+    :param values: texts to hide, as :func:`sensitive_values` returns them
+    :return: the text without them (empty or None stays as it is)
+    """
+    if not text or not values:
+        return text
+    return re.sub("|".join(re.escape(value) for value in values), mask, text)

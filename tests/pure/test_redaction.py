@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mfg_integration import redaction
 from mfg_integration.redaction import (
     NOT_JSON_PLACEHOLDER,
     parse_pointers,
@@ -272,3 +273,45 @@ def test_wildcard_property(lines):
         assert set(after) == set(before)
         for key, item in before.items():
             assert after[key] == (MASK if key == "serial" else item)
+
+
+# -- scrubbing texts ---------------------------------------------------------------
+
+
+def test_sensitive_values_collect_every_value_under_the_pointers():
+    payload = {
+        "lot": "LOT-SECRET-1",
+        "lines": [{"serial": "SN-0001", "qty": 12345}, {"serial": "SN-0002"}],
+        "operator": {"name": "Ana O'Neil", "badge": 7},
+        "flag": True,
+    }
+    values = redaction.sensitive_values(
+        payload, ["/lot", "/lines/*/serial", "/lines/0/qty", "/operator", "/flag", "/x"]
+    )
+    assert "LOT-SECRET-1" in values
+    assert {"SN-0001", "SN-0002", "12345", "Ana O'Neil"} <= set(values)
+    assert "7" not in values  # too short to search for
+    assert "True" not in values
+    assert list(values) == sorted(values, key=lambda v: (-len(v), v))
+
+
+def test_scrub_hides_values_as_messages_quote_them():
+    secret, tabbed = "it's-secret", "tab\tkey"
+    values = redaction.sensitive_values({"a": secret, "b": tabbed}, "/*")
+    # jsonschema quotes values with repr(), JSON with escapes
+    quoted = {"x": secret}
+    message = (
+        f"{quoted!r} is not of type 'integer'; {tabbed!r}, {json.dumps(tabbed)}; "
+        f"raw {tabbed}"
+    )
+    scrubbed = redaction.scrub(message, values)
+    assert "secret" not in scrubbed
+    assert "tab" not in scrubbed.replace("***", "")
+    assert redaction.scrub("", values) == ""
+    assert redaction.scrub(None, values) is None
+    assert redaction.scrub("nothing here", ()) == "nothing here"
+
+
+def test_scrub_prefers_the_longest_value():
+    values = redaction.sensitive_values({"a": "ABC", "b": "ABCDEF"}, "/*")
+    assert redaction.scrub("x ABCDEF y ABC", values) == "x *** y ***"

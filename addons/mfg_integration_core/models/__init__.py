@@ -1,4 +1,5 @@
 from . import mfg_integration_cached_mixin
+from . import mfg_integration_redaction_mixin
 from . import mfg_integration_event_type
 from . import mfg_integration_event_schema
 from . import mfg_integration_system

@@ -231,6 +231,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 self.env._("Endpoint %(name)s is misconfigured", name=endpoint.name),
                 detail,
             )
+        detail = message._scrub(detail)
         message.write(
             {
                 "attempts": message.attempts + 1,
@@ -249,11 +250,13 @@ class MfgIntegrationDelivery(models.AbstractModel):
         transport outcome."""
         now = fields.Datetime.now()
         attempts = message.attempts + 1
+        hidden = message._sensitive_values()
         values = {
             "attempts": attempts,
             "last_attempt_at": now,
             "response_code": result.status_code or 0,
-            "response_excerpt": result.response_excerpt,
+            # a receiver may echo the event: no redacted value is kept
+            "response_excerpt": message._scrub(result.response_excerpt, hidden),
             "duration_ms": result.duration_ms,
             "blocked_by_id": False,
         }
@@ -269,7 +272,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
             endpoint._record_delivery_success(now)
             return result.outcome
         values.update(
-            error_class=result.error_class, error_message=result.error_message
+            error_class=result.error_class,
+            error_message=message._scrub(result.error_message, hidden),
         )
         if result.outcome == GONE:
             values.update(state="failed", next_attempt_at=False)
@@ -286,7 +290,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 body=self.env._(
                     "Dead letter: %(n)s delivery attempts failed, last: %(error)s",
                     n=attempts,
-                    error=result.error_message,
+                    error=values["error_message"],
                 )
             )
             endpoint.system_id._notify_responsible(

@@ -4,7 +4,6 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from mfg_integration.cloudevents import new_event
-from mfg_integration.redaction import parse_pointers
 from mfg_integration.schemas import validate
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -19,7 +18,11 @@ class MfgIntegrationEventType(models.Model):
 
     _name = "mfg.integration.event.type"
     _description = "Integration Event Type"
-    _inherit = ["mail.thread", "mfg.integration.cached.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mfg.integration.cached.mixin",
+        "mfg.integration.redaction.mixin",
+    ]
     _order = "code"
     _rec_name = "code"
 
@@ -66,10 +69,10 @@ class MfgIntegrationEventType(models.Model):
         help="From this date the event type is no longer accepted.",
     )
     redact_pointers = fields.Text(
-        string="Redacted Values",
         help="JSON pointers into the event data whose values are masked wherever a "
-        "payload is displayed or logged, one per line (e.g. /operator/badge_id). A "
-        "'*' segment matches every array item or object member.",
+        "payload is displayed and removed from error texts, notes and logs, one per "
+        "line (e.g. /operator/badge_id). A '*' segment matches every array item or "
+        "object member.",
     )
     lifecycle_state = fields.Selection(
         [("live", "Live"), ("deprecated", "Deprecated"), ("sunset", "Sunset")],
@@ -127,21 +130,6 @@ class MfgIntegrationEventType(models.Model):
                         code=event_type.code,
                     )
                 )
-
-    @api.constrains("redact_pointers")
-    def _check_redact_pointers(self):
-        for event_type in self:
-            try:
-                parse_pointers(event_type.redact_pointers or "")
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from None
-
-    def _redaction_pointers(self):
-        """Return the parsed redaction pointers (an empty tuple for no event type)."""
-        if not self:
-            return ()
-        self.ensure_one()
-        return parse_pointers(self.redact_pointers or "")
 
     @api.model
     def emit(self, code, data, subject=None, record=None):

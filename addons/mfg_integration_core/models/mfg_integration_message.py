@@ -12,7 +12,12 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from mfg_integration import errors
-from mfg_integration.redaction import redact, redact_json_text
+from mfg_integration.redaction import (
+    redact,
+    redact_json_text,
+    scrub,
+    sensitive_values,
+)
 from mfg_integration.retry import backoff_delay
 from mfg_integration.schemas import validate
 
@@ -157,16 +162,58 @@ class MfgIntegrationMessage(models.Model):
         "(endpoint_id, ordering_key, id) WHERE ordering_key IS NOT NULL"
     )
 
-    @api.depends("payload", "original_payload", "event_type_id.redact_pointers")
+    @api.depends(
+        "payload",
+        "original_payload",
+        "event_type_id.redact_pointers",
+        "system_id.redact_pointers",
+    )
     def _compute_payload_display(self):
         for message in self:
-            pointers = message.event_type_id._redaction_pointers()
+            pointers = message._display_pointers()
             message.payload_display = redact_json_text(message.payload or "", pointers)
             message.original_payload_display = (
                 redact_json_text(message.original_payload, pointers)
                 if message.original_payload
                 else False
             )
+
+    def _display_pointers(self):
+        """The redaction pointers of the stored payload: the event type's (the
+        canonical data) and, inbound, the system's (the system's own format)."""
+        self.ensure_one()
+        pointers = self.event_type_id._redaction_pointers()
+        if self.direction == "inbound":
+            pointers += self.system_id._redaction_pointers()
+        return pointers
+
+    def _sensitive_values(self):
+        """The texts of every redacted value of this message: in the stored payload
+        and, when an inbound mapping translates it, in the canonical data."""
+        self.ensure_one()
+        display_pointers = self._display_pointers()
+        if not display_pointers:
+            return ()  # the usual case: nothing is redacted
+        try:
+            payload = json.loads(self.sudo().payload or "null")
+        except ValueError:
+            return ()
+        found = set(sensitive_values(payload, display_pointers))
+        pointers = self.event_type_id._redaction_pointers()
+        if self.direction == "inbound" and pointers:
+            try:
+                canonical = self._canonical_data(payload)
+            except errors.IntegrationError as exc:
+                canonical = getattr(exc, "mapped_data", None)
+            found.update(sensitive_values(canonical, pointers))
+        return tuple(sorted(found, key=lambda text: (-len(text), text)))
+
+    def _scrub(self, text, values=None):
+        """``text`` without any redacted value of this message (see
+        :meth:`_sensitive_values`, which ``values`` may give already)."""
+        if not text:
+            return text
+        return scrub(text, self._sensitive_values() if values is None else values)
 
     # ------------------------------------------------------------------
     # Processing
@@ -427,7 +474,11 @@ class MfgIntegrationMessage(models.Model):
             if isinstance(exc, CONCURRENCY_ERRORS):
                 raise  # queue_job retries the whole job in a new transaction
             self.env.invalidate_all()
-            _logger.exception("Database error while processing message %s", self.id)
+            _logger.error(
+                "Database error while processing message %s:\n%s",
+                self.id,
+                self._scrub("".join(traceback.format_exception(exc))),
+            )
             self._record_failure(exc, permanent=True, started=started)
         except TRANSIENT_EXCEPTIONS as exc:
             self.env.invalidate_all()
@@ -490,7 +541,7 @@ class MfgIntegrationMessage(models.Model):
                 "message %(id)s)",
                 event=self.event_code,
                 system=self.system_id.name,
-                summary=summary,
+                summary=self._scrub(summary),
                 corr=self.correlation_id or "-",
                 id=self.id,
             ),
@@ -516,11 +567,13 @@ class MfgIntegrationMessage(models.Model):
         schema = self.event_type_id.current_schema_id
         violations = validate(schema.schema_json, data, base="/data") if schema else []
         if violations:
-            raise errors.ValidationFailed(
+            exc = errors.ValidationFailed(
                 f"The data mapped by '{mapping.name}' does not match the schema: "
                 + "; ".join(f"{v.pointer} {v.message}" for v in violations[:10]),
                 errors=[v.as_dict() for v in violations],
             )
+            exc.mapped_data = data  # its redacted values are scrubbed from the texts
+            raise exc
         return data
 
     @api.model
@@ -539,12 +592,16 @@ class MfgIntegrationMessage(models.Model):
         system = self.system_id
         attempts = self.attempts + 1
         exhausted = attempts >= system.retry_max_attempts
+        hidden = self._sensitive_values()
         detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+        detail = self._scrub(detail, hidden)
         values = {
             "attempts": attempts,
             "error_class": self._error_class(exc),
             "error_message": detail[:2000],
-            "error_traceback": "".join(traceback.format_exception(exc))[-20000:],
+            "error_traceback": self._scrub(
+                "".join(traceback.format_exception(exc)), hidden
+            )[-20000:],
             "duration_ms": int((time.monotonic() - started) * 1000),
         }
         if permanent or exhausted:

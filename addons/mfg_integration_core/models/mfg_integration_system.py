@@ -16,7 +16,12 @@ class MfgIntegrationSystem(models.Model):
 
     _name = "mfg.integration.system"
     _description = "Integration External System"
-    _inherit = ["mail.thread", "mail.activity.mixin", "mfg.integration.cached.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "mfg.integration.cached.mixin",
+        "mfg.integration.redaction.mixin",
+    ]
     _order = "name, id"
     _check_company_auto = True
 
@@ -94,6 +99,14 @@ class MfgIntegrationSystem(models.Model):
         "responsible person gets an activity (0: never).",
     )
     dead_letter_count = fields.Integer(compute="_compute_dead_letter_count")
+    redact_pointers = fields.Text(
+        string="Redacted Values (System's Format)",
+        help="For a system whose payloads an inbound mapping translates: JSON "
+        "pointers into the payload as the system sends it (the event type's "
+        "pointers apply to the canonical data). Their values are masked wherever a "
+        "payload is displayed and removed from error texts, notes and logs, one per "
+        "line; a '*' segment matches every array item or object member.",
+    )
     endpoint_ids = fields.One2many(
         "mfg.integration.endpoint", "system_id", string="Endpoints"
     )

@@ -9,7 +9,7 @@ from odoo.tools import mute_logger
 from mfg_integration.errors import MappingError
 from mfg_integration.mapping import compile_mapping
 
-from .common import MfgIntegrationCase, event_handler
+from .common import MfgIntegrationCase, capture_logs, event_handler
 
 CODE = "test.order_started"
 
@@ -337,3 +337,26 @@ class TestMappingPipelines(MfgIntegrationCase):
         self.assertEqual(message.state, "dead")
         self.assertEqual(message.error_class, "validation-failed")
         self.assertIn("/data/quantity", message.error_message)
+
+    def test_redacted_values_leave_no_trace_for_a_mapped_system(self):
+        # the system's pointers cover its own format, the event type's the canonical
+        self.system.redact_pointers = "/wo"
+        self.event_type.redact_pointers = "/quantity"
+        message = self.ingest("m4", {"wo": "WH/MO/SECRET-4", "qty_g": -123456})
+        self.assertNotIn("SECRET-4", message.payload_display)
+        with (
+            capture_logs() as logs,
+            event_handler(self.env, CODE, lambda h, m, d: None),
+        ):
+            self.env["mfg.integration.message"]._job_drain(self.system.id)
+        self.assertEqual(message.error_class, "validation-failed")
+        self.assertIn("/data/quantity", message.error_message)
+        texts = [
+            message.error_message,
+            message.error_traceback,
+            *message.message_ids.mapped("body"),
+            *logs,
+        ]
+        for text in texts:
+            self.assertNotIn("-123.456", text)  # the mapped (canonical) value
+            self.assertNotIn("SECRET-4", text)

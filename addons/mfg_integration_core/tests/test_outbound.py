@@ -348,6 +348,22 @@ class TestOutbound(MfgIntegrationCase):
         self.assertEqual(len(self.server.requests), 3, "one wave, then stop")
         self.assertEqual([m.state for m in messages[3:]], ["queued"] * 4)
 
+    def test_a_receiver_echoing_a_redacted_value_leaves_no_trace(self):
+        self.outbound_type.redact_pointers = "/order"
+        self.server.script(
+            Answer(500, body=b'{"error": "order WH/MO/SECRET-7 is unknown"}'),
+            Answer(200, body=b'{"received": "WH/MO/SECRET-7"}'),
+        )
+        message = self.emit("WH/MO/SECRET-7")
+        self.deliver()
+        self.assertEqual(message.state, "failed")
+        self.assertIn("is unknown", message.response_excerpt)
+        self.assertNotIn("SECRET-7", message.response_excerpt)
+        self.assertNotIn("SECRET-7", message.error_message or "")
+        self.deliver()
+        self.assertEqual(message.state, "done")
+        self.assertEqual(message.response_excerpt, '{"received": "***"}')
+
     # -- stranded backlogs --------------------------------------------------------
 
     def test_sweep_gives_a_stranded_backlog_a_job_and_leaves_live_ones(self):

@@ -316,6 +316,35 @@ class TestProcessing(MfgIntegrationCase):
             {"order": "SECRET-ORDER-77", "quantity": 4},
         )
 
+    def test_redacted_values_never_reach_error_texts_notes_or_logs(self):
+        self.event_type.redact_pointers = "/order"
+        message = self.ingest("rd-2", {"order": "SECRET-ORDER-99", "quantity": 3})
+        noted = self.ingest("rd-3", {"order": "SECRET-ORDER-98", "quantity": 4})
+
+        def handle(handler, message, data):
+            if data["quantity"] == 4:
+                system = message.system_id.sudo()  # a document with a chatter
+                message._post_note(system, f"looked for {data['order']}")
+                return
+            raise errors.BusinessRuleError(f"order {data['order']!r} is closed")
+
+        with capture_logs() as logs, event_handler(self.env, CODE, handle):
+            self.drain()
+        self.assertEqual(
+            (message.state, noted.state), ("dead", "done"), noted.error_message
+        )
+        self.assertIn("is closed", message.error_message)
+        texts = [
+            message.error_message,
+            message.error_traceback,
+            *message.message_ids.mapped("body"),
+            *self.system.message_ids.mapped("body"),
+            *logs,
+        ]
+        self.assertTrue(any("looked for ***" in text for text in texts))
+        for text in texts:
+            self.assertNotIn("SECRET-ORDER-9", text)
+
     def test_redaction_pointers_are_checked(self):
         with self.assertRaisesRegex(ValidationError, "(?i)line 1"):
             self.event_type.redact_pointers = "order"
