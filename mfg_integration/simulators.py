@@ -150,9 +150,12 @@ class StubServer:
 
     :param default: the answer given when the script is empty (default: 200 with an
         empty JSON object)
+    :param port: the port to listen on (default: a free one); a fixed port lets a
+        test bring a receiver back at the address it had, as after an outage
     """
 
-    def __init__(self, default=None):
+    def __init__(self, default=None, port=0):
+        self._port = port
         self._initial_default = default or Answer(
             200, {"Content-Type": "application/json"}, b"{}"
         )
@@ -168,11 +171,12 @@ class StubServer:
     # -- lifecycle ------------------------------------------------------------
 
     def start(self):
-        """Listen on a free port of 127.0.0.1 and serve in a background thread.
+        """Listen on 127.0.0.1 (on a free port unless one was given) and serve in a
+        background thread.
 
         :return: the server itself
         """
-        self._server = _Server((HOST, 0), _Handler)
+        self._server = _Server((HOST, self._port), _Handler)
         self._server.stub = self
         self._thread = threading.Thread(
             target=self._server.serve_forever,

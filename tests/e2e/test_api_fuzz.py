@@ -66,7 +66,7 @@ def _fuzz(operation, mode, endpoint_code, base, token, statuses, wrong):
         assert mode == schemathesis.GenerationMode.NEGATIVE, operation.path
 
 
-def test_generated_requests_never_break_the_api(hub, committed):
+def test_generated_requests_never_break_the_api(hub, committed, capsys):
     def unlimited(env):
         # the fuzzer sends far more than a minute's share of the default limits
         system = env["mfg.integration.system"].browse(hub["system_id"])
@@ -94,6 +94,7 @@ def test_generated_requests_never_break_the_api(hub, committed):
         for mode in schemathesis.GenerationMode:
             _fuzz(operation, mode, endpoint_code, base, token, statuses, wrong)
     total = sum(statuses.values())
-    print(f"fuzzing: {total} requests, answers {dict(sorted(statuses.items()))}")
+    with capsys.disabled():
+        print(f"\nfuzzing: {total} requests, answers {dict(sorted(statuses.items()))}")
     assert total >= 2000, statuses
     assert not wrong, wrong[:20]

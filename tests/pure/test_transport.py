@@ -568,3 +568,13 @@ def test_build_request_refusals():
         transport.build_request({"x": float("nan")}, [secret], "none", None, None, "m")
     with pytest.raises(InvalidSecret):
         transport.build_request(EVENT, ["whsec_short"], "none", None, None, "m1")
+
+
+def test_a_receiver_comes_back_at_the_address_it_had():
+    url = closed_port_url("/events")
+    port = int(url.split(":")[2].split("/")[0])
+    assert _deliver(url).outcome == RETRY  # nothing listens: refused
+    with StubServer(port=port) as receiver:
+        assert receiver.url("/events") == url
+        assert _deliver(url).outcome == SUCCESS
+        assert len(receiver.requests) == 1
