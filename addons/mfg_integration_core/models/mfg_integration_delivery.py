@@ -40,8 +40,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
     2xx delivered; 410 disables the endpoint; everything else is retried on the
     endpoint's schedule (honouring ``Retry-After``), then becomes a dead letter. A
     circuit breaker pauses deliveries to an endpoint that keeps failing, and
-    messages sharing an ordering key are delivered
-    strictly in emission order.
+    messages sharing an ordering key are delivered strictly in emission order.
     """
 
     _name = "mfg.integration.delivery"

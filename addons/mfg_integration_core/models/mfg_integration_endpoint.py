@@ -551,8 +551,7 @@ class MfgIntegrationEndpoint(models.Model):
                 updates.append((endpoint, values))
         for endpoint, values in updates:
             endpoint.write(values)
-        count = sum(len(values) for _endpoint, values in updates)
-        return count
+        return sum(len(values) for _endpoint, values in updates)
 
     @api.model
     def action_reencrypt_secrets(self):

@@ -205,7 +205,8 @@ class MfgIntegrationMessage(models.Model):
                 canonical = self._canonical_data(payload)
             except errors.IntegrationError as exc:
                 canonical = getattr(exc, "mapped_data", None)
-            found.update(sensitive_values(canonical, pointers))
+            if canonical is not payload:  # mapped: values the payload did not show
+                found.update(sensitive_values(canonical, pointers))
         return tuple(sorted(found, key=lambda text: (-len(text), text)))
 
     def _scrub(self, text, values=None):
