@@ -75,7 +75,7 @@ http_port = {self.port}
 gevent_port = {self.gevent_port}
 workers = 2
 max_cron_threads = 0
-server_wide_modules = base,rpc,web,queue_job
+server_wide_modules = base,rpc,web,queue_job,mfg_integration_core
 ; no worker is recycled during the run (the memory figure follows the same processes)
 limit_request = 100000000
 limit_time_cpu = 3600

@@ -263,7 +263,18 @@ def _result_schemas():
             "required": ["status", "database", "queue"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded"]},
-                "database": {"type": "string", "enum": ["ok", "unavailable"]},
+                "database": {
+                    "type": "string",
+                    "enum": ["ok", "read-only"],
+                    "description": "ok: the database answers and takes writes; "
+                    "read-only: a standby, or set read-only by an administrator "
+                    "(the hub cannot store events: status is degraded).",
+                },
+                "database_latency_ms": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Round trip of the database check.",
+                },
                 "queue": {
                     "type": "object",
                     "description": "Counts of the inbound queue; more may be added.",

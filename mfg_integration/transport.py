@@ -42,6 +42,7 @@ except ImportError:  # pragma: no cover - requests depends on certifi
     certifi = None
 
 from . import __version__
+from .networks import restricted_reason
 from .retry import parse_retry_after
 from .webhooks import sign_headers
 
@@ -257,9 +258,16 @@ def describe_request_exception(exc, url, timeout=None):
     :param url: the URL that was requested
     :param timeout: the timeout used, in seconds, to mention in the message
     :return: ``(error_class, error_message)``; ``error_class`` is ``"timeout"``,
-        ``"connection"`` or ``"request"``
+        ``"connection"``, ``"address"`` (refused by an :class:`AddressGuard`) or
+        ``"request"``
     """
     origin = safe_origin(url)
+    if isinstance(exc, RestrictedAddress):
+        return "address", (
+            f"Refused to send to {origin}: {exc}, which deliveries may not reach. "
+            "An administrator can allow it in the system parameter "
+            "mfg_integration.outbound_allowed_networks."
+        )
     if isinstance(exc, requests.Timeout | TimeoutError):
         within = f" within {timeout:g} s" if isinstance(timeout, int | float) else ""
         return "timeout", f"No answer from {origin}{within}."
@@ -362,6 +370,64 @@ def _target_of(url):
     return _Target(url)
 
 
+class RestrictedAddress(ConnectionError):
+    """The target resolves only to addresses deliveries may not reach (see
+    :func:`mfg_integration.networks.restricted_reason`)."""
+
+    def __init__(self, address, reason):
+        super().__init__(f"{address} is {reason}")
+        self.address = address
+        self.reason = reason
+
+
+class AddressGuard:
+    """Connects only to addresses that deliveries may reach (server-side request
+    forgery, OWASP API7).
+
+    The host name is resolved once, every address it resolves to is judged, and the
+    connection goes to an address that was judged: a name cannot resolve to an
+    allowed address for the check and to a forbidden one for the connection (DNS
+    rebinding).
+
+    :param allowed: networks an administrator opened, as
+        :func:`mfg_integration.networks.parse_networks` returns them
+    """
+
+    def __init__(self, allowed=()):
+        self.allowed = tuple(allowed)
+
+    def create_connection(self, address, timeout, source_address=None):
+        """Drop-in for :func:`socket.create_connection`, as :mod:`http.client` calls
+        it.
+
+        :raise RestrictedAddress: every address of the host is refused
+        :raise OSError: no allowed address could be connected to
+        """
+        host, port = address
+        refused = None
+        error = None
+        for family, kind, proto, _name, sockaddr in socket.getaddrinfo(
+            host, port, 0, socket.SOCK_STREAM
+        ):
+            reason = restricted_reason(sockaddr[0], self.allowed)
+            if reason:
+                refused = refused or RestrictedAddress(sockaddr[0], reason)
+                continue
+            sock = socket.socket(family, kind, proto)
+            try:
+                if isinstance(timeout, int | float):  # else: the default timeout
+                    sock.settimeout(timeout)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            return sock
+        raise error or refused or OSError(f"{host} resolved to no address")
+
+
 class ConnectionPool:
     """Keep-alive HTTP/1.1 connections to delivery targets, reused between requests.
 
@@ -372,10 +438,13 @@ class ConnectionPool:
     on a new one. Use it as a context manager, or call :meth:`close`.
 
     :param max_idle: the most idle connections kept per origin
+    :param guard: an :class:`AddressGuard` that new connections go through (the hub
+        always gives one); ``None`` connects anywhere
     """
 
-    def __init__(self, max_idle=MAX_IDLE_PER_ORIGIN):
+    def __init__(self, max_idle=MAX_IDLE_PER_ORIGIN, guard=None):
         self.max_idle = max_idle
+        self.guard = guard
         self._idle = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -417,6 +486,8 @@ class ConnectionPool:
             connection = http.client.HTTPConnection(
                 target.host, target.port, timeout=timeout
             )
+        if self.guard is not None:
+            connection._create_connection = self.guard.create_connection
         return connection, False
 
     def _give_back(self, target, connection):

@@ -386,55 +386,5 @@ mfg_dropdb() {
 # (with their traceback lines) that no regex of tests/log_allowlist.txt matches;
 # return 1 when there is any.
 mfg_check_log() {
-    "$MFG_PY" - "$1" "$MFG_ROOT/tests/log_allowlist.txt" <<'PY'
-import os
-import re
-import sys
-
-log_path, allow_path = sys.argv[1:3]
-head = re.compile(
-    r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} \d+ (?P<level>[A-Z]+) "
-)
-allowed = []
-if os.path.isfile(allow_path):
-    with open(allow_path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                allowed.append(re.compile(line))
-
-entries = []
-current = None
-with open(log_path, encoding="utf-8", errors="replace") as fh:
-    for raw in fh:
-        line = raw.rstrip("\n")
-        match = head.match(line)
-        if match:
-            current = (match.group("level"), [line])
-            entries.append(current)
-        elif current is not None:
-            current[1].append(line)
-
-bad = []
-skipped = 0
-for level, lines in entries:
-    if level not in ("WARNING", "ERROR", "CRITICAL"):
-        continue
-    text = "\n".join(lines)
-    if any(pattern.search(text) for pattern in allowed):
-        skipped += 1
-        continue
-    bad.append(lines)
-
-if skipped:
-    print(f"    ({skipped} log entries ignored by tests/log_allowlist.txt)")
-if bad:
-    print(f"    {len(bad)} log entries at WARNING or above in {log_path}:")
-    for lines in bad:
-        for line in lines[:40]:
-            print(f"    | {line}")
-        if len(lines) > 40:
-            print(f"    | ... ({len(lines) - 40} more lines)")
-    sys.exit(1)
-PY
+    "$MFG_PY" "$MFG_ROOT/tests/logcheck.py" "$1" "$MFG_ROOT/tests/log_allowlist.txt"
 }

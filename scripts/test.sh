@@ -9,6 +9,10 @@
 #   e2e           tests/e2e: a real Odoo server and queue_job runner on that database,
 #                 driven over HTTP, fuzzing included (same log rule for the
 #                 server's log)
+#   faults        tests/e2e/faults: fault injection (kill -9 of every Odoo process,
+#                 a PostgreSQL restart, a 50,000-event burst) on servers with
+#                 workers; each scenario checks its servers' logs, allowing only the
+#                 entries its fault causes
 # The Odoo tiers run only when Odoo 19 is importable and PostgreSQL is reachable;
 # otherwise they are skipped with a loud banner.
 #
@@ -22,6 +26,8 @@
 #   MFG_ADDONS=a,b       addons to install and test (default: the four suite addons)
 #   MFG_KEEP_DB=1        keep the test database and its temporary directory
 #   MFG_REQUIRE_ODOO=1   fail (instead of skip) when the Odoo tiers cannot run
+#   MFG_FAULTS_BURST=<n> events in the fault tier's burst (default 50000; fewer for a
+#                        quicker local run)
 #   MFG_E2E_START_TIMEOUT=<s>  how long the e2e tier waits for its Odoo server to
 #                        answer (default 600: a cold first start loads the registry)
 #   PGHOST, PGPORT, PGUSER, PGPASSWORD  PostgreSQL connection
@@ -248,10 +254,12 @@ run_odoo_tiers() {
             record odoo-install failed "$why (MFG_REQUIRE_ODOO=1)"
             record odoo-tests failed "$why (MFG_REQUIRE_ODOO=1)"
             record e2e failed "$why (MFG_REQUIRE_ODOO=1)"
+            record faults failed "$why (MFG_REQUIRE_ODOO=1)"
         else
             record odoo-install skipped "$why"
             record odoo-tests skipped "$why"
             record e2e skipped "$why"
+            record faults skipped "$why"
         fi
         return
     fi
@@ -323,6 +331,7 @@ EOF
         if [[ $rc -ne 0 ]]; then
             record odoo-tests skipped "the addons could not be installed"
             record e2e skipped "the addons could not be installed"
+            record faults skipped "the addons could not be installed"
             return
         fi
     else
@@ -419,8 +428,24 @@ run_e2e() {  # run_e2e CONF
     MFG_E2E_CONFIG=$1 MFG_E2E_DB=$TEST_DB MFG_E2E_LOG=$server_log \
         MFG_E2E_ODOO_CMD="${MFG_ODOO_CMD[*]}" \
         run_pytest e2e 1 "$MFG_PY" -m pytest -p no:odoo -p no:cacheprovider tests/e2e \
-        && e2e_ok=1
+        --ignore=tests/e2e/faults && e2e_ok=1
     check_tier_log e2e "$server_log" "$e2e_ok"
+    run_faults "$1"
+}
+
+# Fault tier: tests/e2e/faults, after the e2e tier (its PostgreSQL restart must not
+# hit the e2e tier's server). Each scenario starts its own servers and checks their
+# logs itself: the entries its fault causes are named there, any other fails it.
+run_faults() {  # run_faults CONF
+    if ! has_test_files tests/e2e/faults; then
+        record faults "no tests" "tests/e2e/faults has no test files"
+        return
+    fi
+    clear_job_queue "$TEST_DB"
+    MFG_E2E_CONFIG=$1 MFG_E2E_DB=$TEST_DB MFG_E2E_LOG=$MFG_TMP/faults-e2e-server.log \
+        MFG_E2E_ODOO_CMD="${MFG_ODOO_CMD[*]}" \
+        run_pytest faults 1 "$MFG_PY" -m pytest -p no:odoo -p no:cacheprovider \
+        tests/e2e/faults
 }
 run_odoo_tiers
 

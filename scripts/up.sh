@@ -256,7 +256,7 @@ list_db = False
 http_interface = 127.0.0.1
 http_port = 8069
 workers = 2
-server_wide_modules = base,rpc,web,queue_job
+server_wide_modules = base,rpc,web,queue_job,mfg_integration_core
 log_level = info
 
 [queue_job]

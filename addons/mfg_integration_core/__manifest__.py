@@ -37,6 +37,7 @@
         "views/res_users_views.xml",
         "views/menus.xml",
     ],
+    "demo": ["demo/ir_config_parameter_demo.xml"],
     "installable": True,
     "application": True,
 }

@@ -2,6 +2,8 @@
 
 from datetime import datetime, timezone
 
+from odoo.addons.queue_job.exception import RetryableJobError
+
 
 def utc_naive(value):
     """RFC 3339 text to a naive UTC datetime, as Odoo stores datetimes (None stays)."""
@@ -52,3 +54,30 @@ def iso_utc(value):
     if not value:
         return None
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: seconds after which a job that found its target busy tries again
+BUSY_RETRY_SECONDS = 2
+#: namespaces of the PostgreSQL advisory locks that keep one job per target
+DRAIN_LOCK_NAMESPACE = 0x6D666769  # "mfgi": inbound processing of a system
+DELIVERY_LOCK_NAMESPACE = 0x6D666764  # "mfgd": outbound delivery to an endpoint
+
+
+def try_job_lock(env, namespace, target_id):
+    """Take a job's lock on its target (a system to drain, an endpoint to deliver
+    to) for the current transaction: it goes with the transaction, so no lock
+    outlives a failed or killed job. False when another job holds it."""
+    env.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (namespace, target_id))
+    return env.cr.fetchone()[0]
+
+
+def take_job_lock(env, namespace, target_id, busy_message):
+    """Take a job's lock on its target, or postpone the job (queue_job tries it again
+    in :data:`BUSY_RETRY_SECONDS`, without counting a retry).
+
+    :raise RetryableJobError: another job holds the lock (``busy_message`` says so)
+    """
+    if not try_job_lock(env, namespace, target_id):
+        raise RetryableJobError(
+            busy_message, seconds=BUSY_RETRY_SECONDS, ignore_retry=True
+        )

@@ -9,13 +9,16 @@ MFG_E2E_START_TIMEOUT (seconds, default 600) bounds the wait for the server.
 import importlib.util
 import os
 import shlex
-import socket
 import sys
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+#: system parameter: restricted networks that deliveries may reach all the same
+ALLOWED_NETWORKS = "mfg_integration.outbound_allowed_networks"
 
 ENV_VARS = ("MFG_E2E_CONFIG", "MFG_E2E_DB", "MFG_E2E_ODOO_CMD", "MFG_E2E_LOG")
 
@@ -36,10 +39,80 @@ def _load_harness():
 harness = _load_harness()
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: condition on queue_job: the jobs of the systems %(systems)s (a list of ids): run as
+#: their technical users, or draining them, or delivering to their endpoints
+#: (identity keys: see ``tools.delay_once``)
+JOBS_OF_SYSTEMS = """
+    user_id IN (SELECT user_id FROM mfg_integration_system
+                 WHERE id = ANY(%(systems)s))
+    OR split_part(identity_key, '_', 1) = 'mfg'
+    AND (
+        split_part(identity_key, '_', 3) = 'drain'
+        AND split_part(identity_key, '_', 4) = ANY(%(systems)s::text[])
+        OR split_part(identity_key, '_', 3) = 'deliver'
+        AND split_part(identity_key, '_', 4) IN (
+            SELECT id::text FROM mfg_integration_endpoint
+             WHERE system_id = ANY(%(systems)s)
+        )
+    )
+"""
+
+
+def prepare_database(env):
+    """Ready the database for tests that run a server: the demo data's
+    subscriptions, which would send the tests' events to the demo's URLs, are
+    paused, and deliveries may reach this machine (the tests' receivers are stub
+    servers here). Return what :func:`restore_database` needs."""
+    subscriptions = env["mfg.integration.subscription"].search([])
+    subscriptions.active = False
+    params = env["ir.config_parameter"]
+    allowed = params.get_param(ALLOWED_NETWORKS)
+    params.set_param(ALLOWED_NETWORKS, "127.0.0.0/8")
+    return {"subscription_ids": subscriptions.ids, "allowed_networks": allowed}
+
+
+def restore_database(env, prepared):
+    """Undo :func:`prepare_database`."""
+    env["mfg.integration.subscription"].with_context(active_test=False).browse(
+        prepared["subscription_ids"]
+    ).active = True
+    env["ir.config_parameter"].set_param(ALLOWED_NETWORKS, prepared["allowed_networks"])
+
+
+def remove_system(env, system_id, user_id):
+    """Remove a system the tests made, with its messages, jobs, endpoints, keys and
+    technical user."""
+    env.cr.execute(
+        f"DELETE FROM queue_job WHERE {JOBS_OF_SYSTEMS}", {"systems": [system_id]}
+    )
+    env.cr.execute(
+        "DELETE FROM mfg_integration_message WHERE system_id = %s", [system_id]
+    )
+    endpoints = env["mfg.integration.endpoint"].with_context(active_test=False)
+    endpoints = endpoints.search([("system_id", "=", system_id)])
+    env["mfg.integration.subscription"].with_context(active_test=False).search(
+        [("endpoint_id", "in", endpoints.ids)]
+    ).unlink()
+    endpoints.unlink()
+    env["mfg.integration.api.key"].search([("system_id", "=", system_id)]).unlink()
+    env["mfg.integration.system"].browse(system_id).unlink()
+    user = env["res.users"].with_context(active_test=False).browse(user_id)
+    partner = user.partner_id
+    user.unlink()
+    partner.unlink()
+
+
+@pytest.fixture(scope="session")
+def e2e():
+    """What tests/e2e/faults shares with this tier (conftest modules are not
+    imported)."""
+    return SimpleNamespace(
+        harness=harness,
+        jobs_of_systems=JOBS_OF_SYSTEMS,
+        prepare_database=prepare_database,
+        restore_database=restore_database,
+        remove_system=remove_system,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +160,7 @@ def hub(settings, committed):
     secret = generate_webhook_secret()
 
     def setup(env):
-        # the demo data's subscriptions would send this tier's events to demo URLs
-        demo_subscriptions = env["mfg.integration.subscription"].search([])
-        demo_subscriptions.active = False
+        prepared = prepare_database(env)
         system = env["mfg.integration.system"].create(
             {"name": f"E2E {suffix}", "code": f"e2e_{suffix}", "kind": "mes"}
         )
@@ -111,11 +182,11 @@ def hub(settings, committed):
             "endpoint_code": endpoint.code,
             "endpoint_id": endpoint.id,
             "secret": secret,
-            "demo_subscription_ids": demo_subscriptions.ids,
+            "prepared": prepared,
         }
 
     data = committed(setup)
-    port = _free_port()
+    port = harness.free_port()
     command = shlex.split(settings["MFG_E2E_ODOO_CMD"]) + [
         "-c",
         settings["MFG_E2E_CONFIG"],
@@ -125,7 +196,7 @@ def hub(settings, committed):
         f"--http-port={port}",
         "--workers=0",
         "--max-cron-threads=0",
-        "--load=base,rpc,web,queue_job",
+        "--load=base,rpc,web,queue_job,mfg_integration_core",
         "--log-level=info",
         f"--logfile={settings['MFG_E2E_LOG']}",
     ]
@@ -146,28 +217,8 @@ def hub(settings, committed):
         return env.cr.fetchone()[0]
 
     def cleanup(env):
-        env.cr.execute(
-            "DELETE FROM mfg_integration_message WHERE system_id = %s",
-            [data["system_id"]],
-        )
-        env.cr.execute("DELETE FROM queue_job WHERE user_id = %s", [data["user_id"]])
-        endpoints = env["mfg.integration.endpoint"].with_context(active_test=False)
-        endpoints = endpoints.search([("system_id", "=", data["system_id"])])
-        env["mfg.integration.subscription"].with_context(active_test=False).search(
-            [("endpoint_id", "in", endpoints.ids)]
-        ).unlink()
-        endpoints.unlink()
-        env["mfg.integration.api.key"].search(
-            [("system_id", "=", data["system_id"])]
-        ).unlink()
-        env["mfg.integration.system"].browse(data["system_id"]).unlink()
-        env["mfg.integration.subscription"].with_context(active_test=False).browse(
-            data["demo_subscription_ids"]
-        ).active = True
-        user = env["res.users"].with_context(active_test=False).browse(data["user_id"])
-        partner = user.partner_id
-        user.unlink()
-        partner.unlink()
+        remove_system(env, data["system_id"], data["user_id"])
+        restore_database(env, data["prepared"])
 
     # Whatever happens from here on (the server does not start, a test fails, the run
     # is interrupted), the server's process group is stopped and the data removed.

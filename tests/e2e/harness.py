@@ -18,9 +18,12 @@ Why it looks like this:
 """
 
 import atexit
+import importlib.util
 import os
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -49,6 +52,24 @@ _safety_net_installed = False
 class ServerDidNotStart(RuntimeError):
     """The server process exited, or did not answer in time; the message says which
     and ends with the tail of its log."""
+
+
+def load_module(name, path):
+    """Import the Python file at ``path`` as module ``name`` (once): the test tiers'
+    helper files live in tests/, which is not a package."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start_timeout(environ=None):
@@ -104,13 +125,14 @@ def _exit_text(code):
     return f"exited with code {code}"
 
 
-def start_server(command, output_path=None):
+def start_server(command, output_path=None, env=None):
     """Start ``command`` in a new session (hence a process group of its own).
 
     :param command: the argument list
     :param output_path: file that receives the process's stdout and stderr (what it
         prints before its logging is set up, such as an import error); default:
         discarded
+    :param env: the environment of the process (default: this one's)
     :return: the :class:`subprocess.Popen`; stop it with :func:`stop_server`
     """
     if output_path:
@@ -121,6 +143,7 @@ def start_server(command, output_path=None):
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
             )
     else:
         process = subprocess.Popen(
@@ -129,6 +152,7 @@ def start_server(command, output_path=None):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
     with _live_lock:
         _live[process.pid] = process

@@ -278,6 +278,9 @@ def test_health_schema(document):
         },
     }
     assert validator.is_valid(health)
+    assert validator.is_valid({**health, "database": "read-only"})
+    assert validator.is_valid({**health, "database_latency_ms": 0.4})
+    assert not validator.is_valid({**health, "database": "unknown"})
     assert not validator.is_valid({**health, "status": "broken"})
     assert not validator.is_valid({**health, "queue": {"jobs": {"pending": -1}}})
     assert not validator.is_valid({"status": "ok", "database": "ok"})

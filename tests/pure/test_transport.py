@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from mfg_integration import __version__, transport
 from mfg_integration.errors import InvalidSecret
+from mfg_integration.networks import parse_networks
 from mfg_integration.simulators import HOST, Answer, StubServer, closed_port_url
 from mfg_integration.transport import GONE, RETRY, SUCCESS
 from mfg_integration.webhooks import generate_webhook_secret, verify_webhook
@@ -578,3 +579,60 @@ def test_a_receiver_comes_back_at_the_address_it_had():
         assert receiver.url("/events") == url
         assert _deliver(url).outcome == SUCCESS
         assert len(receiver.requests) == 1
+
+
+# -- server-side request forgery guard ------------------------------------------
+
+
+def test_guard_refuses_a_loopback_target_before_sending(server):
+    url = server.url(f"/hook?token={SECRET_TOKEN}")
+    with transport.ConnectionPool(guard=transport.AddressGuard()) as pool:
+        result = _deliver(url, pool=pool)
+    assert result.outcome == RETRY
+    assert result.error_class == "address"
+    assert "loopback" in result.error_message
+    assert "mfg_integration.outbound_allowed_networks" in result.error_message
+    assert server.requests == []
+    _assert_safe(result)
+
+
+def test_guard_judges_the_addresses_a_name_resolves_to(server):
+    # "localhost" is a name: it is resolved, and the address is refused
+    url = f"http://localhost:{server.port}/hook"
+    with transport.ConnectionPool(guard=transport.AddressGuard()) as pool:
+        result = _deliver(url, pool=pool)
+    assert result.error_class == "address"
+    assert server.requests == []
+
+
+def test_guard_connects_to_an_allowed_address_only(server):
+    # localhost may resolve to ::1 as well: that one stays refused, and the
+    # connection goes to 127.0.0.1, which the allow-list opens
+    guard = transport.AddressGuard(parse_networks("127.0.0.0/8"))
+    with transport.ConnectionPool(guard=guard) as pool:
+        assert _deliver(f"http://localhost:{server.port}/hook", pool=pool).ok
+        assert _deliver(server.url("/hook"), pool=pool).ok
+    assert len(server.requests) == 2
+
+
+def test_guarded_https_still_checks_the_host_name(tls_server, tls_files, monkeypatch):
+    trusting = ssl.create_default_context(cafile=str(tls_files / "ca.pem"))
+    monkeypatch.setattr(transport, "_tls_context", lambda: trusting)
+    url = tls_server.url("/hook").replace("http:", "https:")
+    guard = transport.AddressGuard(parse_networks("127.0.0.0/8"))
+    with transport.ConnectionPool(guard=guard) as pool:
+        assert _deliver(url, pool=pool).ok
+        # the certificate names 127.0.0.1, not localhost: refused by TLS
+        wrong_name = _deliver(f"https://localhost:{tls_server.port}/hook", pool=pool)
+    assert wrong_name.error_class == "connection"
+    assert "TLS" in wrong_name.error_message
+    assert len(tls_server.requests) == 1
+
+
+def test_guard_reports_the_connection_error_of_an_allowed_address():
+    url = closed_port_url("/hook")
+    guard = transport.AddressGuard(parse_networks("127.0.0.0/8"))
+    with transport.ConnectionPool(guard=guard) as pool:
+        result = _deliver(url, pool=pool)
+    assert result.error_class == "connection"
+    assert "refused" in result.error_message

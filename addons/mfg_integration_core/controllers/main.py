@@ -21,6 +21,8 @@ _logger = logging.getLogger(__name__)
 
 PREFIX = "/api/mfg/v1"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+#: seconds a client is asked to wait when the database cannot be used
+NO_DATABASE_RETRY_AFTER = 5
 
 #: machine-to-machine routes: no session, no CSRF token, authentication by the API
 #: itself (read-only by default: such routes may use a read replica)
@@ -52,10 +54,19 @@ class MfgIntegrationApi(http.Controller):
     def _serve(self, allowed, handler, bearer=False):
         """Run ``handler(correlation_id)`` for an allowed method and answer."""
         if not request.db:
+            # Odoo serves a request without a database when it cannot use the
+            # database (PostgreSQL restarting or unreachable): with this addon among
+            # the server-wide modules, the request gets here and the client is told
+            # to try again, instead of Odoo's "404 Not Found", which clients take as
+            # final.
+            problem = errors.ServiceUnavailable(
+                "The hub's database is unavailable right now; nothing was stored. "
+                f"Send again in {NO_DATABASE_RETRY_AFTER} seconds."
+            ).to_problem(instance=request.httprequest.path)
             return _json_response(
                 503,
-                errors.ServiceUnavailable("No database is selected.").to_problem(),
-                {},
+                problem,
+                {"Retry-After": str(NO_DATABASE_RETRY_AFTER)},
                 "application/problem+json",
             )
         correlation_id = self._correlation_id()

@@ -5,24 +5,24 @@ from odoo import api, fields, models
 from odoo.modules import module as odoo_module
 from odoo.tools import SQL
 
-from odoo.addons.queue_job.exception import RetryableJobError
-
 from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
 from mfg_integration.transport import (
     GONE,
     SUCCESS,
+    AddressGuard,
     ConnectionPool,
     build_request,
     deliver,
 )
 
-from ..tools import delay_once
+from ..tools import (
+    DELIVERY_LOCK_NAMESPACE,
+    delay_once,
+    take_job_lock,
+    try_job_lock,
+)
 
-#: namespace of the PostgreSQL advisory locks that keep one delivery job per endpoint
-ENDPOINT_LOCK_NAMESPACE = 0x6D666764  # "mfgd"
-#: seconds after which a job that found its endpoint busy tries again
-BUSY_RETRY_SECONDS = 2
 #: why a batch stopped: another job took the endpoint between two commits
 YIELDED = "yielded"
 
@@ -65,23 +65,13 @@ class MfgIntegrationDelivery(models.AbstractModel):
         :raise RetryableJobError: when another job is delivering to the endpoint
             (this one is postponed, without counting as a retry)
         """
-        if not self._lock_endpoint(endpoint_id):
-            raise RetryableJobError(
-                "Another job is delivering to this endpoint.",
-                seconds=BUSY_RETRY_SECONDS,
-                ignore_retry=True,
-            )
-        return self._deliver_batch(endpoint_id)
-
-    def _lock_endpoint(self, endpoint_id):
-        """Take the endpoint's delivery lock for the current transaction (it goes
-        with the transaction: no lock outlives a failed job); False when another
-        job holds it."""
-        self.env.cr.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, %s)",
-            (ENDPOINT_LOCK_NAMESPACE, endpoint_id),
+        take_job_lock(
+            self.env,
+            DELIVERY_LOCK_NAMESPACE,
+            endpoint_id,
+            "Another job is delivering to this endpoint.",
         )
-        return self.env.cr.fetchone()[0]
+        return self._deliver_batch(endpoint_id)
 
     def _checkpoint(self, endpoint):
         """Commit the outcomes recorded so far, then take the endpoint's lock again
@@ -96,7 +86,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
         if odoo_module.current_test:
             return True
         self.env.cr.commit()  # pylint: disable=invalid-commit
-        return self._lock_endpoint(endpoint.id)
+        return try_job_lock(self.env, DELIVERY_LOCK_NAMESPACE, endpoint.id)
 
     def _deliver_batch(self, endpoint_id):
         endpoint = self.env["mfg.integration.endpoint"].sudo().browse(endpoint_id)
@@ -131,7 +121,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
             "credential": endpoint._get_credential(),
             "schedule": endpoint._schedule(),
         }
-        with ConnectionPool() as pool:
+        guard = AddressGuard(endpoint._outbound_allowed_networks())
+        with ConnectionPool(guard=guard) as pool:
             context["pool"] = pool
             if (
                 any(messages.mapped("ordering_key"))

@@ -6,6 +6,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from mfg_integration.errors import ConfigurationError, InvalidSecret
+from mfg_integration.networks import parse_networks, restricted_host_reason
 from mfg_integration.retry import (
     STANDARD_WEBHOOKS_SCHEDULE,
     format_schedule,
@@ -17,6 +18,8 @@ from ..secret_config import get_secret_box
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DEFAULT_SCHEDULE = format_schedule(STANDARD_WEBHOOKS_SCHEDULE)
+#: system parameter: networks deliveries may reach although they are restricted
+ALLOWED_NETWORKS_PARAM = "mfg_integration.outbound_allowed_networks"
 
 
 class MfgIntegrationEndpoint(models.Model):
@@ -416,6 +419,20 @@ class MfgIntegrationEndpoint(models.Model):
                         name=endpoint.name,
                     )
                 )
+            reason = restricted_host_reason(
+                parts.hostname, self._outbound_allowed_networks()
+            )
+            if reason:
+                raise ValidationError(
+                    self.env._(
+                        "The URL of '%(name)s' points to %(reason)s, which deliveries "
+                        "may not reach. An administrator can allow it in the system "
+                        "parameter %(param)s (networks in CIDR notation).",
+                        name=endpoint.name,
+                        reason=reason,
+                        param=ALLOWED_NETWORKS_PARAM,
+                    )
+                )
             if parts.username or parts.password:
                 raise ValidationError(
                     self.env._(
@@ -432,6 +449,23 @@ class MfgIntegrationEndpoint(models.Model):
                         name=endpoint.name,
                     )
                 )
+
+    @api.model
+    def _outbound_allowed_networks(self):
+        """The networks an administrator opened to deliveries although they are
+        restricted (loopback, link-local, metadata: see
+        :func:`mfg_integration.networks.restricted_reason`)."""
+        text = self.env["ir.config_parameter"].sudo().get_param(ALLOWED_NETWORKS_PARAM)
+        try:
+            return parse_networks(text)
+        except ValueError as exc:
+            raise UserError(
+                self.env._(
+                    "The system parameter %(param)s is invalid: %(error)s",
+                    param=ALLOWED_NETWORKS_PARAM,
+                    error=str(exc),
+                )
+            ) from None
 
     def _inverse_signing_secret(self):
         now = fields.Datetime.now()

@@ -487,10 +487,13 @@ class MfgIntegrationIngress(models.AbstractModel):
 
     @api.model
     def health(self):
-        """``GET /api/mfg/v1/health``: the database answers, and inbound processing
-        keeps up (no due message waiting longer than the stall threshold)."""
+        """``GET /api/mfg/v1/health``: the database answers and accepts writes, and
+        inbound processing keeps up (no due message waiting longer than the stall
+        threshold). A database that cannot be reached at all does not get here:
+        the controller answers 503 then (see ``MfgIntegrationApi._serve``)."""
         params = self.env["ir.config_parameter"].sudo()
         stall = int(params.get_param("mfg_integration.health_stall_seconds", 900))
+        database, latency_ms = self._database_status()
         self.env.cr.execute(
             """
             SELECT state, count(*), min(coalesce(next_attempt_at, create_date))
@@ -511,10 +514,11 @@ class MfgIntegrationIngress(models.AbstractModel):
         )
         jobs = dict(self.env.cr.fetchall())
         lag = int((now - oldest).total_seconds()) if oldest and oldest < now else 0
-        healthy = lag <= stall
+        healthy = lag <= stall and database == "ok"
         body = {
             "status": "ok" if healthy else "degraded",
-            "database": "ok",
+            "database": database,
+            "database_latency_ms": latency_ms,
             "queue": {
                 "pending_messages": sum(
                     states.get(s, 0) for s in ("received", "queued", "failed")
@@ -525,6 +529,31 @@ class MfgIntegrationIngress(models.AbstractModel):
             },
         }
         return (200 if healthy else 503), body, {}
+
+    def _database_status(self):
+        """Ask the database whether it takes writes: not when it is a standby in
+        recovery, nor when an administrator set it read-only
+        (``ALTER DATABASE … SET default_transaction_read_only = on``, as for
+        maintenance). The API's own requests run in read-only transactions, so
+        the session's setting says nothing; the database's settings do.
+
+        :return: ``("ok" | "read-only", round-trip milliseconds)``
+        """
+        start = time.monotonic()
+        self.env.cr.execute(
+            """
+            SELECT pg_is_in_recovery(),
+                   EXISTS (
+                       SELECT 1 FROM pg_db_role_setting s
+                         JOIN pg_database d ON d.oid = s.setdatabase
+                        WHERE d.datname = current_database() AND s.setrole = 0
+                          AND 'default_transaction_read_only=on' = ANY(s.setconfig)
+                   )
+            """
+        )
+        in_recovery, read_only = self.env.cr.fetchone()
+        latency_ms = round((time.monotonic() - start) * 1000, 1)
+        return ("read-only" if in_recovery or read_only else "ok"), latency_ms
 
     @api.model
     def new_correlation_id(self):

@@ -21,7 +21,14 @@ from mfg_integration.redaction import (
 from mfg_integration.retry import backoff_delay
 from mfg_integration.schemas import validate
 
-from ..tools import delay_once, iso_utc, targets_with_live_jobs, utc_naive
+from ..tools import (
+    DRAIN_LOCK_NAMESPACE,
+    delay_once,
+    iso_utc,
+    take_job_lock,
+    targets_with_live_jobs,
+    utc_naive,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -386,47 +393,60 @@ class MfgIntegrationMessage(models.Model):
         return self.browse(row[0] if row else [])
 
     def _job_drain(self, system_id):
-        """Job: process the due messages of a system, a batch at a time.
+        """Job: process one batch of a system's due messages (``DRAIN_BATCH``), and
+        hand over to a new job when more may be due. Each batch is a transaction of
+        its own, bounded in time whatever the backlog: a burst of 50,000 events
+        never becomes one transaction that a worker's time limit would kill (and
+        roll back) over and over.
 
         A message accepted while this job was starting may be invisible to its
         snapshot while the ingress, seeing this job still enqueued, added none: the
         job looks once more through a fresh connection and, when a due message it
         did not see exists, makes sure another job processes it.
+
+        One job per system at a time (a PostgreSQL advisory lock): a system's
+        messages are processed in the order they arrived, and two jobs never
+        update the same records at once. A second job finds the system busy and
+        is postponed.
+
+        :raise RetryableJobError: when another job is processing the system (this
+            one is postponed, without counting as a retry)
         """
-        seen = []
-        while True:
-            self.flush_model()
-            self.env.cr.execute(
-                SQL(
-                    """
-                    SELECT id FROM mfg_integration_message
-                     WHERE system_id = %s AND direction = 'inbound'
-                       AND state IN ('received', 'queued', 'failed')
-                       AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
-                     ORDER BY id
-                     LIMIT %s
-                       FOR UPDATE SKIP LOCKED
-                    """,
-                    system_id,
-                    fields.Datetime.now(),
-                    DRAIN_BATCH,
-                )
+        take_job_lock(
+            self.env,
+            DRAIN_LOCK_NAMESPACE,
+            system_id,
+            "Another job is processing this system's messages.",
+        )
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id FROM mfg_integration_message
+                 WHERE system_id = %s AND direction = 'inbound'
+                   AND state IN ('received', 'queued', 'failed')
+                   AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                 ORDER BY id
+                 LIMIT %s
+                   FOR UPDATE SKIP LOCKED
+                """,
+                system_id,
+                fields.Datetime.now(),
+                DRAIN_BATCH,
             )
-            ids = [row[0] for row in self.env.cr.fetchall()]
-            if not ids:
-                break
-            for message in self.browse(ids):
-                message._process()
-            seen += ids
-            if len(ids) < DRAIN_BATCH:
-                break
-        if self._unseen_due_messages(system_id, seen):
-            system = self.env["mfg.integration.system"].browse(system_id)
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        for message in self.browse(ids):
+            message._process()
+        system = self.env["mfg.integration.system"].browse(system_id)
+        if len(ids) == DRAIN_BATCH:
+            self._enqueue_drain(system)  # more may be due: hand over to a new job
+        elif self._unseen_due_messages(system_id, ids):
             self._enqueue_drain(
                 system, eta=fields.Datetime.now() + timedelta(seconds=RECHECK_SECONDS)
             )
         self._schedule_next_retry(system_id)
-        return True
+        return f"{len(ids)} message(s) processed"
 
     def _unseen_due_messages(self, system_id, seen_ids):
         """Whether committed due messages of the system exist that are not among

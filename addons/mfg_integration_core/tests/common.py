@@ -6,6 +6,9 @@ from unittest.mock import patch
 
 from odoo.tests import TransactionCase, new_test_user
 
+from odoo.addons.mfg_integration_core.models.mfg_integration_endpoint import (
+    ALLOWED_NETWORKS_PARAM,
+)
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration.schemas import check_schema, validate
@@ -32,6 +35,8 @@ class MfgIntegrationCase(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        # the tests' receivers are stub servers on this machine
+        cls.env["ir.config_parameter"].set_param(ALLOWED_NETWORKS_PARAM, "127.0.0.0/8")
         cls.manager = new_test_user(cls.env, login="mfg_test_manager", groups=MANAGER)
         cls.user = new_test_user(cls.env, login="mfg_test_user", groups=USER)
         cls.outsider = new_test_user(

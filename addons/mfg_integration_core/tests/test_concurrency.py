@@ -9,6 +9,9 @@ from odoo import api
 from odoo.modules import module as odoo_module
 from odoo.tests import TransactionCase, tagged
 
+from odoo.addons.mfg_integration_core.models.mfg_integration_endpoint import (
+    ALLOWED_NETWORKS_PARAM,
+)
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration.simulators import StubServer
@@ -177,6 +180,10 @@ class TestDeliveryDurability(CommittedMixin, TransactionCase):
         self.code = f"test.durable_{suffix}"
 
         def setup(env):
+            # the receiver is a stub server on this machine
+            params = env["ir.config_parameter"]
+            self.allowed_networks = params.get_param(ALLOWED_NETWORKS_PARAM)
+            params.set_param(ALLOWED_NETWORKS_PARAM, "127.0.0.0/8")
             event_type = env["mfg.integration.event.type"].create(
                 {
                     "code": self.code,
@@ -214,6 +221,9 @@ class TestDeliveryDurability(CommittedMixin, TransactionCase):
 
     def _cleanup(self):
         def cleanup(env):
+            env["ir.config_parameter"].set_param(
+                ALLOWED_NETWORKS_PARAM, self.allowed_networks
+            )
             env.cr.execute(
                 "DELETE FROM mfg_integration_message WHERE endpoint_id = %s",
                 [self.endpoint_id],

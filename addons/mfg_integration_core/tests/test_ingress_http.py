@@ -6,6 +6,7 @@ from standardwebhooks.webhooks import Webhook
 
 from odoo import fields
 from odoo.tests import HttpCase, tagged
+from odoo.tools import SQL
 
 from mfg_integration.webhooks import generate_webhook_secret
 
@@ -345,7 +346,23 @@ class TestIngressHttp(MfgIntegrationCase, HttpCase):
     def test_health(self):
         response = self.url_open("/api/mfg/v1/health")
         self.assertEqual(response.status_code, 200, response.text)
-        self.assertEqual(response.json()["database"], "ok")
+        body = response.json()
+        self.assertEqual(body["database"], "ok")
+        self.assertGreaterEqual(body["database_latency_ms"], 0)
+
+    def test_health_reports_a_read_only_database(self):
+        # an administrator set the database read-only (maintenance): the hub cannot
+        # store events, and says so (rolled back with the test's transaction)
+        self.env.cr.execute(
+            SQL(
+                "ALTER DATABASE %s SET default_transaction_read_only = on",
+                SQL.identifier(self.env.cr.dbname),
+            )
+        )
+        response = self.url_open("/api/mfg/v1/health")
+        self.assertEqual(response.status_code, 503, response.text)
+        body = response.json()
+        self.assertEqual((body["status"], body["database"]), ("degraded", "read-only"))
 
 
 @tagged("post_install", "-at_install")

@@ -4,12 +4,13 @@ from datetime import timedelta
 from standardwebhooks.webhooks import Webhook
 
 from odoo import fields
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
-from odoo.addons.mfg_integration_core.models.mfg_integration_delivery import (
-    ENDPOINT_LOCK_NAMESPACE,
+from odoo.addons.mfg_integration_core.models.mfg_integration_endpoint import (
+    ALLOWED_NETWORKS_PARAM,
 )
+from odoo.addons.mfg_integration_core.tools import DELIVERY_LOCK_NAMESPACE
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -385,7 +386,7 @@ class TestOutbound(MfgIntegrationCase):
         self.addCleanup(holder.close)
         holder.execute(  # as a job in another transaction would
             "SELECT pg_advisory_lock(%s, %s)",
-            (ENDPOINT_LOCK_NAMESPACE, self.endpoint.id),
+            (DELIVERY_LOCK_NAMESPACE, self.endpoint.id),
         )
         with self.assertRaisesRegex(RetryableJobError, "Another job") as info:
             self.Delivery._job_deliver(self.endpoint.id)
@@ -393,7 +394,62 @@ class TestOutbound(MfgIntegrationCase):
         self.assertEqual(self.server.requests, [])
         holder.execute(
             "SELECT pg_advisory_unlock(%s, %s)",
-            (ENDPOINT_LOCK_NAMESPACE, self.endpoint.id),
+            (DELIVERY_LOCK_NAMESPACE, self.endpoint.id),
         )
         self.assertEqual(self.deliver(), "1 message(s) handled")
+        self.assertEqual(len(self.server.requests), 1)
+
+    # -- server-side request forgery guard ---------------------------------------
+
+    def _allow_networks(self, text):
+        self.env["ir.config_parameter"].set_param(ALLOWED_NETWORKS_PARAM, text)
+
+    def _endpoint_to(self, code, url):
+        return self.env["mfg.integration.endpoint"].create(
+            {
+                "system_id": self.system.id,
+                "direction": "outbound",
+                "code": code,
+                "url": url,
+                "signing_secret": self.secret,
+            }
+        )
+
+    def test_restricted_urls_are_refused_when_configured(self):
+        self._allow_networks("")
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:8080/hook",
+            "http://[::1]/hook",
+            self.server.url("/hook"),
+        ):
+            with self.subTest(url=url), self.assertRaises(ValidationError) as info:
+                self._endpoint_to("restricted", url)
+            self.assertRegex(
+                str(info.exception), "may not reach.*outbound_allowed_networks"
+            )
+        # the plant's systems live on private networks: accepted
+        private = self._endpoint_to("mes-lan", "https://10.20.30.40/hook")
+        self.assertEqual(private.url, "https://10.20.30.40/hook")
+        self._allow_networks("127.0.0.0/8")
+        self._endpoint_to("local", "http://localhost:8080/hook")
+        self._allow_networks("not a network")
+        with self.assertRaises(UserError) as info:
+            private.url = "https://10.20.30.41/hook"
+        self.assertIn("outbound_allowed_networks is invalid", str(info.exception))
+
+    def test_delivery_refuses_a_restricted_address_at_send_time(self):
+        # configured while allowed, then closed again: the name localhost is
+        # resolved when connecting, and its address refused before anything is sent
+        self.endpoint.url = f"http://localhost:{self.server.port}/odoo/events"
+        self._allow_networks("")
+        message = self.emit()
+        self.deliver()
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(message.error_class, "address")
+        self.assertIn("loopback", message.error_message)
+        self.assertEqual(self.server.requests, [])
+        self._allow_networks("127.0.0.0/8")
+        self.deliver()
+        self.assertEqual(message.state, "done")
         self.assertEqual(len(self.server.requests), 1)

@@ -9,6 +9,11 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.mfg_integration_core.models.mfg_integration_message import (
+    DRAIN_BATCH,
+)
+from odoo.addons.mfg_integration_core.tools import DRAIN_LOCK_NAMESPACE
+from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration import errors
@@ -57,6 +62,46 @@ class TestProcessing(MfgIntegrationCase):
             self.assertEqual(
                 job.identity_key, f"mfg_integration_drain_{self.system.id}_0"
             )
+
+    def test_a_backlog_larger_than_a_batch_is_handed_over_batch_by_batch(self):
+        # one batch per job and transaction: a burst never becomes one transaction
+        # that a worker's time limit would kill and roll back again and again
+        with trap_jobs():
+            messages = self.Message.browse(
+                [self.ingest(f"b-{i}").id for i in range(DRAIN_BATCH + 3)]
+            )
+        seen = []
+        with event_handler(self.env, CODE, lambda h, m, d: seen.append(m.id)):
+            with trap_jobs() as trap:
+                self.assertEqual(
+                    self.Message._job_drain(self.system.id),
+                    f"{DRAIN_BATCH} message(s) processed",
+                )
+                trap.assert_jobs_count(1, only=self.Message._job_drain)
+                self.assertEqual(trap.enqueued_jobs[0].args, (self.system.id,))
+                self.assertEqual(len(seen), DRAIN_BATCH)
+                trap.perform_enqueued_jobs()
+        self.assertEqual(sorted(seen), messages.ids)
+        self.assertEqual(set(messages.mapped("state")), {"done"})
+
+    def test_one_processing_job_per_system_at_a_time(self):
+        with trap_jobs():
+            message = self.ingest("locked-1")
+        holder = self.registry.cursor()  # a job in another transaction holds it
+        self.addCleanup(holder.close)
+        self.addCleanup(holder.rollback)  # releases the lock whatever happens
+        holder.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            (DRAIN_LOCK_NAMESPACE, self.system.id),
+        )
+        with self.assertRaisesRegex(RetryableJobError, "Another job") as info:
+            self.drain()
+        self.assertTrue(info.exception.ignore_retry)  # postponed, not a retry
+        self.assertEqual(message.state, "queued")
+        holder.rollback()  # that job ended
+        with event_handler(self.env, CODE, lambda h, m, d: None):
+            self.drain()
+        self.assertEqual(message.state, "done")
 
     def test_handler_success(self):
         seen = []
