@@ -225,22 +225,24 @@ class Plant:
 
         return code, self.committed(create)
 
-    def add_receiver(self, url, event_code, concurrency):
+    def add_receiver(self, url, event_code, concurrency, batch_size=None):
         """An outbound endpoint of ``systems[0]`` to ``url``, subscribed to
-        ``event_code``, sending ``concurrency`` requests at a time; return the
-        event type's first example data (to emit)."""
+        ``event_code``, sending ``concurrency`` requests at a time (and
+        ``batch_size`` messages per job, when given); return the event type's first
+        example data (to emit)."""
 
         def create(env):
-            endpoint = env["mfg.integration.endpoint"].create(
-                {
-                    "system_id": self.systems[0]["id"],
-                    "direction": "outbound",
-                    "code": f"receiver-{self.suffix}",
-                    "url": url,
-                    "signing_secret": generate_webhook_secret(),
-                    "delivery_concurrency": concurrency,
-                }
-            )
+            values = {
+                "system_id": self.systems[0]["id"],
+                "direction": "outbound",
+                "code": f"receiver-{self.suffix}",
+                "url": url,
+                "signing_secret": generate_webhook_secret(),
+                "delivery_concurrency": concurrency,
+            }
+            if batch_size:
+                values["delivery_batch_size"] = batch_size
+            endpoint = env["mfg.integration.endpoint"].create(values)
             event_type = env["mfg.integration.event.type"].get_by_code(event_code)
             env["mfg.integration.subscription"].create(
                 {"event_type_id": event_type.id, "endpoint_id": endpoint.id}
