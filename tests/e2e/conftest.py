@@ -23,20 +23,18 @@ ALLOWED_NETWORKS = "mfg_integration.outbound_allowed_networks"
 ENV_VARS = ("MFG_E2E_CONFIG", "MFG_E2E_DB", "MFG_E2E_ODOO_CMD", "MFG_E2E_LOG")
 
 
-def _load_harness():
-    """tests/e2e/harness.py, loaded by path (tests/ is not a package)."""
-    name = "mfg_e2e_harness"
+def load_module(name, path):
+    """Import the Python file at ``path`` as module ``name`` (once): the helper
+    files of the test tiers live in tests/, which is not a package."""
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("harness.py")
-        )
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
-harness = _load_harness()
+harness = load_module("mfg_e2e_harness", Path(__file__).with_name("harness.py"))
 
 
 #: condition on queue_job: the jobs of the systems %(systems)s (a list of ids): run as
@@ -108,6 +106,7 @@ def e2e():
     imported)."""
     return SimpleNamespace(
         harness=harness,
+        load_module=load_module,
         jobs_of_systems=JOBS_OF_SYSTEMS,
         prepare_database=prepare_database,
         restore_database=restore_database,

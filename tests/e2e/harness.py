@@ -18,12 +18,10 @@ Why it looks like this:
 """
 
 import atexit
-import importlib.util
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -52,17 +50,6 @@ _safety_net_installed = False
 class ServerDidNotStart(RuntimeError):
     """The server process exited, or did not answer in time; the message says which
     and ends with the tail of its log."""
-
-
-def load_module(name, path):
-    """Import the Python file at ``path`` as module ``name`` (once): the test tiers'
-    helper files live in tests/, which is not a package."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def free_port():

@@ -410,7 +410,9 @@ class MfgIntegrationEndpoint(models.Model):
 
     @api.constrains("direction", "url", "auth_kind", "auth_header_name")
     def _check_outbound_target(self):
-        for endpoint in self.filtered(lambda e: e.direction == "outbound"):
+        outbound = self.filtered(lambda e: e.direction == "outbound")
+        allowed = outbound and self._outbound_allowed_networks()
+        for endpoint in outbound:
             parts = urlsplit(endpoint.url or "")
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValidationError(
@@ -419,9 +421,7 @@ class MfgIntegrationEndpoint(models.Model):
                         name=endpoint.name,
                     )
                 )
-            reason = restricted_host_reason(
-                parts.hostname, self._outbound_allowed_networks()
-            )
+            reason = restricted_host_reason(parts.hostname, allowed)
             if reason:
                 raise ValidationError(
                     self.env._(

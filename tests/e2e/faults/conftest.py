@@ -46,8 +46,9 @@ class PlantServer:
     runner, in a process group of its own. ``start`` again after ``kill`` is a
     restart on the same port and log."""
 
-    def __init__(self, harness, settings, port, log_path):
+    def __init__(self, harness, logcheck, settings, port, log_path):
         self.harness = harness
+        self.logcheck = logcheck
         self.settings = settings
         self.port = port
         self.log_path = str(log_path)
@@ -109,10 +110,10 @@ class PlantServer:
             pattern (empty when there is none; the scenario asserts it is), and the
             counts of the expected ones by pattern
         """
-        logcheck = self.harness.load_module("mfg_logcheck", TESTS / "logcheck.py")
-        unexpected, counts = logcheck.check(self.log_path, expected)
-        report = logcheck.describe(self.log_path, unexpected) if unexpected else ""
-        return report, counts
+        unexpected, counts = self.logcheck.check(self.log_path, expected)
+        if not unexpected:
+            return "", counts
+        return self.logcheck.describe(self.log_path, unexpected), counts
 
 
 def message_states(env, system_ids, direction):
@@ -152,11 +153,13 @@ def fault(e2e):
 def plant_server(settings, e2e, tmp_path):
     """``make()`` returns a started :class:`PlantServer`; stopped after the test."""
     harness = e2e.harness
+    logcheck = e2e.load_module("mfg_logcheck", TESTS / "logcheck.py")
     servers = []
 
     def make():
         server = PlantServer(
             harness,
+            logcheck,
             settings,
             harness.free_port(),
             tmp_path / f"odoo-{len(servers)}.log",
