@@ -20,6 +20,44 @@ from .errors import SchemaInvalid, ValidationFailed
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 _FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
+#: the formats that jsonschema-rs asserts (Draft 2020-12's, and a few more)
+_RS_FORMATS = frozenset(
+    {
+        "date",
+        "date-time",
+        "duration",
+        "email",
+        "hostname",
+        "idn-email",
+        "idn-hostname",
+        "ipv4",
+        "ipv6",
+        "iri",
+        "iri-reference",
+        "json-pointer",
+        "regex",
+        "relative-json-pointer",
+        "time",
+        "uri",
+        "uri-reference",
+        "uri-template",
+        "uuid",
+    }
+)
+
+
+def _any_value(_value):
+    return True
+
+
+#: jsonschema asserts a format only when the package that checks it is installed
+#: (``duration`` needs isoduration, ``uri`` rfc3987…); jsonschema-rs asserts all of
+#: them. The fast check must not be stricter either (under ``not``, stricter means
+#: accepting what jsonschema refuses): the formats jsonschema leaves unchecked here
+#: are unchecked there too.
+_UNCHECKED_FORMATS = {
+    name: _any_value for name in _RS_FORMATS - set(_FORMAT_CHECKER.checkers)
+}
 
 #: keywords whose value is one subschema, a list of subschemas, a map of subschemas
 _ONE_SUBSCHEMA = frozenset(
@@ -216,7 +254,7 @@ def fast_check(schema):
         return None  # jsonschema divides floats (0.3 is no multiple of 0.1 there)
     try:
         validator = jsonschema_rs.Draft202012Validator(
-            schema, validate_formats=True, offline=True
+            schema, validate_formats=True, offline=True, formats=_UNCHECKED_FORMATS
         )
     except (jsonschema_rs.ValidationError, ValueError, TypeError):
         return None
