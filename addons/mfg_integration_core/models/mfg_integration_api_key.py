@@ -1,5 +1,7 @@
 import time
 
+from psycopg2 import errors as pg_errors
+
 from odoo import Command, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
@@ -296,18 +298,26 @@ class MfgIntegrationApiKey(models.Model):
         if now - _LAST_TOUCH.get(self.id, -LAST_USED_RESOLUTION) < LAST_USED_RESOLUTION:
             return
         _LAST_TOUCH[self.id] = now
-        self.env.cr.execute(
-            """
-            UPDATE mfg_integration_api_key
-               SET last_used_at = now() AT TIME ZONE 'UTC', last_used_ip = %s
-             WHERE id IN (
-                SELECT id FROM mfg_integration_api_key
-                 WHERE id = %s
-                   AND (last_used_at IS NULL
-                        OR last_used_at < (now() AT TIME ZONE 'UTC')
-                                          - %s * interval '1 second')
-                   FOR UPDATE SKIP LOCKED)
-            """,
-            (remote_addr, self.id, LAST_USED_RESOLUTION),
-        )
+        try:
+            with self.env.cr.savepoint():
+                self.env.cr.execute(
+                    """
+                    UPDATE mfg_integration_api_key
+                       SET last_used_at = now() AT TIME ZONE 'UTC', last_used_ip = %s
+                     WHERE id IN (
+                        SELECT id FROM mfg_integration_api_key
+                         WHERE id = %s
+                           AND (last_used_at IS NULL
+                                OR last_used_at < (now() AT TIME ZONE 'UTC')
+                                                  - %s * interval '1 second')
+                           FOR UPDATE SKIP LOCKED)
+                    """,
+                    (remote_addr, self.id, LAST_USED_RESOLUTION),
+                    log_exceptions=False,
+                )
+        except pg_errors.SerializationFailure:
+            # A request of another worker stamped the key since this transaction
+            # began: the key's last use is recorded already, and the request goes
+            # on (it must not fail, nor be retried, for a bookkeeping stamp).
+            pass
         self.invalidate_recordset(["last_used_at", "last_used_ip"])
