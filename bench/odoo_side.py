@@ -66,6 +66,13 @@ class OdooSide:
             )
             key, token = env["mfg.integration.api.key"].generate(system, "bench")
             key.rate_limit = 0
+            # the receiver runs on this machine: deliveries may reach loopback
+            env["ir.config_parameter"].set_param(
+                "mfg_integration.outbound_allowed_networks", "127.0.0.0/8"
+            )
+            _metrics_key, metrics_token = env["mfg.integration.api.key"].generate(
+                system, "bench prometheus", metrics_scope=True
+            )
             endpoint = env["mfg.integration.endpoint"].create(
                 {
                     "name": "Bench receiver",
@@ -115,6 +122,7 @@ class OdooSide:
                 "other_system_ids": others.ids,
                 "company_id": system.company_id.id,
                 "token": token,
+                "metrics_token": metrics_token,
                 "endpoint_id": endpoint.id,
                 "delivery_batch_size": endpoint.delivery_batch_size,
                 "inbound_type_id": inbound.id,

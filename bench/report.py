@@ -60,6 +60,24 @@ TARGETS = (
         " ms",
     ),
     (
+        "metrics_scrape",
+        "Prometheus scrape of the metrics, median",
+        ("metrics_scrape", "median_ms"),
+        None,
+        "<",
+        200.0,
+        " ms",
+    ),
+    (
+        "scrape_vs_read_group",
+        "messages web_read_group by system and state ÷ metrics scrape (time)",
+        ("messages_grouped", "median_ms"),
+        ("metrics_scrape", "median_ms"),
+        ">=",
+        1.0,
+        "",
+    ),
+    (
         "dead_letters_view",
         "dead letters grouped by system (web_read_group), median",
         ("dead_letters_grouped", "median_ms"),
@@ -284,6 +302,20 @@ def figure_rows(results):
         "10c",
         "dead letters `web_read_group` by system (state = dead)",
         "dead_letters_grouped",
+        lambda d: f"median {d['median_ms']:.0f} ms (max {d['max_ms']:.0f} ms)",
+    )
+    add(
+        "10d",
+        "Prometheus scrape `GET /api/mfg/v1/metrics`, same table",
+        "metrics_scrape",
+        lambda d: f"median {d['median_ms']:.0f} ms (max {d['max_ms']:.0f} ms; first, "
+        f"compacting {d['samples_before']:,} samples into {d['series']:,}: "
+        f"{d['first_ms']:.0f} ms)",
+    )
+    add(
+        "10e",
+        "messages `web_read_group` by system and state, same table",
+        "messages_grouped",
         lambda d: f"median {d['median_ms']:.0f} ms (max {d['max_ms']:.0f} ms)",
     )
     return rows

@@ -220,6 +220,7 @@ class Bench:
         self.measure("memory", self.bench_memory)
         self.measure("list_view", self.bench_list_view)
         self.maybe_profile("list_view", "list_view", self.profile_list_view)
+        self.measure("metrics_scrape", self.bench_metrics_scrape)
         self.results["run"]["inbound_jobs"] = self.odoo.inbound_job_states()
 
     def finish(self):
@@ -1003,6 +1004,66 @@ class Bench:
         note(
             f"web_search_read median {statistics.median(timings):.0f} ms; "
             f"web_read_group median {statistics.median(groups):.0f} ms"
+        )
+
+    def bench_metrics_scrape(self):
+        """``GET /api/mfg/v1/metrics`` on the message table filled by the list view
+        measurement, vs the web client's way to get the same counts: a
+        ``web_read_group`` of the messages by system and state. The first scrape
+        also compacts every metric sample counted during the run (the benchmark's
+        server runs no cron)."""
+        rows = self.odoo.sql("SELECT count(*) FROM mfg_integration_message")[0][0]
+        samples = self.odoo.sql("SELECT count(*) FROM mfg_integration_metric")[0][0]
+        url = f"{self.server.base_url}/api/mfg/v1/metrics"
+        headers = {"Authorization": f"Bearer {self.fx['metrics_token']}"}
+
+        def scrape():
+            started = time.perf_counter()
+            response = requests.get(url, headers=headers, timeout=120)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise BenchError(
+                    f"scrape: {response.status_code} {response.text[:300]}"
+                )
+            return elapsed, response.text
+
+        first_ms, _text = scrape()
+        series = self.odoo.sql("SELECT count(*) FROM mfg_integration_metric")[0][0]
+        session = self._web_session()
+        group_kwargs = {
+            **self._group_kwargs(),
+            "domain": [],
+            "groupby": ["system_id", "state"],
+        }
+        self._call_kw(session, "web_read_group", group_kwargs)  # warm-up
+        scrapes, groups = [], []
+        for _i in range(self.cfg["list_repeats"]):
+            elapsed, text = scrape()
+            scrapes.append(elapsed)
+            elapsed, _grouped = self._call_kw(session, "web_read_group", group_kwargs)
+            groups.append(elapsed)
+        if "mfg_integration_events_received_total{" not in text:
+            raise BenchError("the scrape holds no received events")
+        self.measurements["metrics_scrape"] = {
+            "rows": rows,
+            "samples_before": samples,
+            "series": series,
+            "first_ms": round(first_ms, 1),
+            "median_ms": round(statistics.median(scrapes), 1),
+            "max_ms": round(max(scrapes), 1),
+            "all_ms": [round(t, 1) for t in scrapes],
+            "bytes": len(text.encode()),
+        }
+        self.measurements["messages_grouped"] = {
+            "rows": rows,
+            "median_ms": round(statistics.median(groups), 1),
+            "max_ms": round(max(groups), 1),
+            "all_ms": [round(t, 1) for t in groups],
+        }
+        note(
+            f"scrape median {statistics.median(scrapes):.0f} ms (first, compacting "
+            f"{samples:,} samples: {first_ms:.0f} ms); web_read_group by system and "
+            f"state median {statistics.median(groups):.0f} ms"
         )
 
     # ------------------------------------------------------------------

@@ -40,7 +40,8 @@ Top-level keys:
 ``event_type``
     The canonical event type code the mapping produces or reads, or ``null``.
 ``direction``
-    ``"inbound"`` (external payload → canonical, the default) or ``"outbound"``.
+    ``"inbound"`` (external payload → canonical, the default), ``"outbound"``, or
+    ``"upcast"`` (an older schema version's canonical data → the next version's).
 ``lines``
     The ordered list of lines. No other key is allowed.
 
@@ -153,8 +154,9 @@ from mfg_integration.errors import MappingError
 #: the format marker of this version of the definition format
 FORMAT = "mfg-integration-mapping/1"
 _FORMAT_FAMILY = "mfg-integration-mapping/"
-#: allowed ``direction`` values
-DIRECTIONS = ("inbound", "outbound")
+#: allowed ``direction`` values (``upcast``: an older schema version's data to the
+#: next version's, before handlers run)
+DIRECTIONS = ("inbound", "outbound", "upcast")
 #: the largest list index a target may address
 MAX_LIST_INDEX = 9999
 _MAX_DEPTH = 64
@@ -1251,7 +1253,8 @@ def _check_top(definition, problems):
         header["direction"] = direction
     else:
         problems.add(
-            "/direction", 'Mapping: \'direction\' must be "inbound" or "outbound"'
+            "/direction",
+            'Mapping: \'direction\' must be "inbound", "outbound" or "upcast"',
         )
     return header
 

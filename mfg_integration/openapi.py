@@ -15,7 +15,7 @@ The document only uses JSON values, so it can be served with ``json.dumps``.
 import copy
 import re
 
-from .schemas import DRAFT_2020_12, json_pointer
+from .schemas import DRAFT_2020_12, json_pointer, schema_urn
 
 API_PREFIX = "/api/mfg/v1"
 MAX_BATCH_ITEMS = 1000
@@ -28,11 +28,16 @@ _DATA_KEYWORDS = frozenset({"const", "default", "enum", "example", "examples"})
 _SCHEMA_MAP_KEYWORDS = frozenset(
     {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
 )
-_DROPPED_KEYWORDS = ("$schema", "$id")
+DROPPED_KEYWORDS = ("$schema", "$id")
 
 
-def _ref(name):
-    return {"$ref": "#" + json_pointer(["components", "schemas", name])}
+def schema_location(name):
+    """JSON pointer of a component schema of the OpenAPI document."""
+    return json_pointer(["components", "schemas", name])
+
+
+def _ref(name, locate=schema_location):
+    return {"$ref": "#" + locate(name)}
 
 
 def _response_ref(name):
@@ -82,44 +87,69 @@ def rewrite_local_refs(node, target):
     return result
 
 
-def _event_components(event_type):
+def check_code(event_type):
+    """The code of an event type of the catalogue, usable as a component name.
+
+    :raise ValueError: when it is not
+    """
+    if not isinstance(event_type, dict):
+        raise ValueError("An event type must be a dict.")
     code = event_type.get("code")
     if not isinstance(code, str) or not _COMPONENT_NAME.fullmatch(code):
         raise ValueError(
             "An event type code must be made of letters, digits, '.', '_' and '-'."
         )
-    schema = event_type.get("schema")
+    return code
+
+
+def event_components(event_type, older=None, locate=schema_location):
+    """The data schema and CloudEvent envelope of an event type's current version,
+    or of its older live version ``older`` (a dict with ``version``, ``schema``,
+    ``deprecated`` and ``sunset``): that one is named ``<code>.v<n>`` and its
+    envelope requires the ``dataschema`` that asks for it.
+
+    :param locate: ``locate(component name)`` is the JSON pointer of a component
+        schema in the document (the AsyncAPI document nests them one level deeper)
+    :return: ``(component name, data schema, envelope)``
+    """
+    code = check_code(event_type)
+    source = older if older is not None else event_type
+    name = code if older is None else f"{code}.v{older.get('version')}"
+    schema = source.get("schema")
     if not isinstance(schema, dict):
-        raise ValueError(f"The event type {code} has no JSON Schema object.")
-    data_schema = {k: v for k, v in schema.items() if k not in _DROPPED_KEYWORDS}
-    data_schema = rewrite_local_refs(
-        data_schema, json_pointer(["components", "schemas", code])
-    )
-    deprecated = bool(event_type.get("deprecated"))
+        raise ValueError(f"The event type {name} has no JSON Schema object.")
+    data_schema = {k: v for k, v in schema.items() if k not in DROPPED_KEYWORDS}
+    data_schema = rewrite_local_refs(data_schema, locate(name))
+    deprecated = bool(source.get("deprecated"))
     marks = {}
-    for mark, key in (
-        ("x-event-direction", "direction"),
-        ("x-schema-version", "version"),
-    ):
-        if event_type.get(key) is not None:
-            marks[mark] = event_type[key]
+    if event_type.get("direction") is not None:
+        marks["x-event-direction"] = event_type["direction"]
+    if source.get("version") is not None:
+        marks["x-schema-version"] = source["version"]
+    if source.get("sunset"):
+        marks["x-sunset"] = source["sunset"]
     if deprecated:
         marks["deprecated"] = True
     data_schema.update(marks)
+    properties = {"type": {"const": code}, "data": _ref(name, locate)}
+    envelope_part = {"type": "object", "properties": properties}
+    if older is not None:
+        # an older version is asked for by its dataschema
+        properties["dataschema"] = {"const": schema_urn(code, older.get("version"))}
+        envelope_part["required"] = ["dataschema"]
+    elif isinstance(event_type.get("version"), int) and event_type.get("versions"):
+        # the current version: no dataschema, or its own (so that an event matches
+        # exactly one version's envelope)
+        properties["dataschema"] = {"const": schema_urn(code, event_type["version"])}
+    title = event_type.get("name") or code
     envelope = {
-        "title": event_type.get("name") or code,
-        "allOf": [
-            _ref("CloudEvent"),
-            {
-                "type": "object",
-                "properties": {"type": {"const": code}, "data": _ref(code)},
-            },
-        ],
+        "title": title if older is None else f"{title} (version {older['version']})",
+        "allOf": [_ref("CloudEvent", locate), envelope_part],
     }
     if event_type.get("description"):
         envelope["description"] = event_type["description"]
     envelope.update(marks)
-    return code, data_schema, envelope
+    return name, data_schema, envelope
 
 
 def _problem_schemas():
@@ -155,7 +185,7 @@ def _problem_schemas():
     }
 
 
-def _cloudevent_schema():
+def cloudevent_schema():
     return {
         "type": "object",
         "description": (
@@ -260,9 +290,22 @@ def _result_schemas():
         },
         "Health": {
             "type": "object",
-            "required": ["status", "database", "queue"],
+            "required": ["status", "database", "job_runner", "processing"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "job_runner": {
+                    "type": "string",
+                    "enum": ["alive", "down"],
+                    "description": "alive: queue_job's job runner serves this "
+                    "database (it holds the runner's lock); down: nothing "
+                    "processes or delivers messages (status is degraded).",
+                },
+                "processing": {
+                    "type": "string",
+                    "enum": ["ok", "stalled"],
+                    "description": "stalled: a due message has waited longer than "
+                    "the stall threshold (status is degraded).",
+                },
                 "database": {
                     "type": "string",
                     "enum": ["ok", "read-only"],
@@ -273,11 +316,13 @@ def _result_schemas():
                 "database_latency_ms": {
                     "type": "number",
                     "minimum": 0,
-                    "description": "Round trip of the database check.",
+                    "description": "Round trip of the database check (only for a "
+                    "caller allowed to read metrics).",
                 },
                 "queue": {
                     "type": "object",
-                    "description": "Counts of the inbound queue; more may be added.",
+                    "description": "Counts of the queue, only for a caller allowed "
+                    "to read metrics; more may be added.",
                     "properties": {
                         "pending_messages": {"type": "integer", "minimum": 0},
                         "dead_letters": {"type": "integer", "minimum": 0},
@@ -333,7 +378,8 @@ def _responses():
             "The webhook signature is missing, wrong or stale."
         ),
         "Forbidden": _problem_response(
-            "The API key is not scoped for this event type."
+            "The API key is not scoped for this event type (or, for metrics, has "
+            "no metrics scope), or may not be used from this address."
         ),
         "NotFound": _problem_response("No such resource for this API key."),
         "PayloadTooLarge": _problem_response("The body is over the size limit."),
@@ -486,6 +532,47 @@ def _webhooks_path():
     }
 
 
+def _webhook_sent(event_type, envelope_name):
+    """What Odoo sends to the endpoints subscribed to an outbound event type."""
+    operation = {
+        "operationId": f"send.{event_type['code']}",
+        "summary": f"Odoo sends {event_type.get('name') or event_type['code']}.",
+        "description": (event_type.get("description") or "")
+        + " Odoo POSTs the CloudEvent to each subscribed endpoint, signed per "
+        "Standard Webhooks; any answer but 2xx is retried on the endpoint's "
+        "schedule, and 410 Gone disables the endpoint.",
+        "parameters": [
+            _webhook_header(
+                "webhook-id",
+                "The event id, the same on every retry: deduplicate on it.",
+                {"type": "string", "minLength": 1},
+            ),
+            _webhook_header(
+                "webhook-timestamp",
+                "Unix time in seconds of this attempt.",
+                {"type": "string", "pattern": "^[0-9]+$"},
+            ),
+            _webhook_header(
+                "webhook-signature",
+                "Space-separated signatures like v1,<base64 HMAC-SHA256> (two while "
+                "a signing secret is rotated).",
+                {"type": "string", "minLength": 1},
+            ),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(envelope_name)}},
+        },
+        "responses": {
+            "2XX": {"description": "Received: the delivery is done."},
+            "410": {"description": "Gone: Odoo disables the endpoint."},
+        },
+    }
+    if event_type.get("deprecated"):
+        operation["deprecated"] = True
+    return {"post": operation}
+
+
 def _messages_path():
     return {
         "get": {
@@ -526,15 +613,53 @@ def _meta_paths():
         "get": {
             "tags": ["meta"],
             "operationId": "getHealth",
-            "summary": "Database and job-queue status.",
-            "security": [],
+            "summary": "Database, job runner and processing status.",
+            "description": "Anyone may ask; the figures (database latency, queue) "
+            "are added for an API key with the metrics scope or a caller from a "
+            "network allowed to read metrics.",
+            "security": [{}, {"bearerAuth": []}],
             "responses": {
                 "200": _json_response("The hub is healthy.", _ref("Health")),
+                "401": _response_ref("Unauthorized"),
+                "403": _response_ref("Forbidden"),
                 "503": _json_response("The hub is degraded.", _ref("Health")),
             },
         }
     }
-    return openapi, health
+    metrics = {
+        "get": {
+            "tags": ["meta"],
+            "operationId": "getMetrics",
+            "summary": "Prometheus metrics of the hub.",
+            "description": "The Prometheus text format 0.0.4, for an API key with "
+            "the metrics scope or a caller from a network allowed to read metrics "
+            "(system parameter mfg_integration.metrics_allowed_networks). Every "
+            "server of a database answers the same values: they are read from the "
+            "database.",
+            "security": [{"bearerAuth": []}, {}],
+            "responses": {
+                "200": {
+                    "description": "The metrics.",
+                    "headers": {"X-Correlation-ID": _header_ref("X-Correlation-ID")},
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": _response_ref("Unauthorized"),
+                "403": _response_ref("Forbidden"),
+            },
+        }
+    }
+    asyncapi = {
+        "get": {
+            "tags": ["meta"],
+            "operationId": "getAsyncapi",
+            "summary": "The AsyncAPI 3.0 document of the events (in and out).",
+            "security": [],
+            "responses": {
+                "200": _json_response("The AsyncAPI document.", {"type": "object"})
+            },
+        }
+    }
+    return openapi, health, metrics, asyncapi
 
 
 def build_openapi(
@@ -547,7 +672,11 @@ def build_openapi(
 
     :param event_types: iterable of dicts with ``code``, ``name``, ``description``,
         ``direction``, ``version``, ``schema`` (the Draft 2020-12 JSON Schema of the
-        event's ``data``) and ``deprecated``; they are not modified
+        event's ``data``) and ``deprecated``, and optionally ``versions``: the older
+        versions still accepted, each a dict with ``version``, ``schema``,
+        ``deprecated`` and ``sunset`` (an ISO date or None); they are not modified.
+        Inbound event types are what ``POST /events`` accepts; outbound ones are
+        listed under ``webhooks`` (what Odoo sends)
     :param server_url: the URL of the server, e.g. ``https://erp.example.com``
     :param title: the title of the document
     :param version: the version of the document
@@ -555,22 +684,30 @@ def build_openapi(
     :raise ValueError: when a code is not usable as a component name, is given
         twice, clashes with a built-in component, or has no schema
     """
-    schemas = {"CloudEvent": _cloudevent_schema()}
+    schemas = {"CloudEvent": cloudevent_schema()}
     schemas.update(_problem_schemas())
     schemas.update(_result_schemas())
     builtin = set(schemas)
-    event_refs = []
+    event_refs, webhooks = [], {}
     for event_type in sorted(event_types, key=lambda e: str(e.get("code"))):
-        code, data_schema, envelope = _event_components(event_type)
-        envelope_name = f"{code}.event"
-        if code in schemas or envelope_name in schemas:
-            what = "a built-in component" if code in builtin else "another event type"
-            raise ValueError(f"The event type code {code} clashes with {what}.")
-        schemas[code] = data_schema
-        schemas[envelope_name] = envelope
-        event_refs.append(_ref(envelope_name))
+        versions = [None, *event_type.get("versions", ())]
+        for older in versions:
+            name, data_schema, envelope = event_components(event_type, older)
+            envelope_name = f"{name}.event"
+            if name in schemas or envelope_name in schemas:
+                what = (
+                    "a built-in component" if name in builtin else "another event type"
+                )
+                raise ValueError(f"The event type code {name} clashes with {what}.")
+            schemas[name] = data_schema
+            schemas[envelope_name] = envelope
+            if event_type.get("direction") == "outbound":
+                if older is None:
+                    webhooks[name] = _webhook_sent(event_type, envelope_name)
+            else:
+                event_refs.append(_ref(envelope_name))
     event_schema = {"oneOf": event_refs} if event_refs else _ref("CloudEvent")
-    openapi_path, health_path = _meta_paths()
+    openapi_path, health_path, metrics_path, asyncapi_path = _meta_paths()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -588,15 +725,18 @@ def build_openapi(
             {"name": "events", "description": "CloudEvents sent by external systems."},
             {"name": "webhooks", "description": "Signed webhooks of systems."},
             {"name": "messages", "description": "Processing state of messages."},
-            {"name": "meta", "description": "Health and this document."},
+            {"name": "meta", "description": "Health, metrics and the API documents."},
         ],
         "paths": {
             f"{API_PREFIX}/events": _events_path(event_schema),
             f"{API_PREFIX}/webhooks/{{endpoint}}": _webhooks_path(),
             f"{API_PREFIX}/messages/{{id}}": _messages_path(),
             f"{API_PREFIX}/openapi.json": openapi_path,
+            f"{API_PREFIX}/asyncapi.json": asyncapi_path,
             f"{API_PREFIX}/health": health_path,
+            f"{API_PREFIX}/metrics": metrics_path,
         },
+        "webhooks": webhooks,
         "components": {
             "schemas": schemas,
             "responses": _responses(),

@@ -9,6 +9,7 @@ schema text, so validating many payloads against the same schema does not recomp
 it."""
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -90,6 +91,27 @@ class Violation:
 
     def as_dict(self):
         return {"pointer": self.pointer, "message": self.message}
+
+
+_SCHEMA_URN = re.compile(
+    r"^urn:mfg-integration:event:(?P<code>[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)"
+    r":v(?P<version>[1-9][0-9]{0,5})$"
+)
+
+
+def schema_urn(code, version):
+    """The ``dataschema`` of version ``version`` of event type ``code``, as the
+    schema's ``$id`` and CloudEvents name it:
+    ``urn:mfg-integration:event:<code>:v<n>``."""
+    return f"urn:mfg-integration:event:{code}:v{int(version)}"
+
+
+def parse_schema_urn(text):
+    """``(code, version)`` of a :func:`schema_urn`, or None for any other text."""
+    match = _SCHEMA_URN.match(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    return match["code"], int(match["version"])
 
 
 def json_pointer(parts, base=""):

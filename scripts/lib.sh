@@ -380,6 +380,56 @@ mfg_dropdb() {
 }
 
 # ---------------------------------------------------------------------------------------
+# The official AsyncAPI 3.0 JSON Schema (npm package @asyncapi/specs), for the pure tier
+
+MFG_ASYNCAPI_SPECS_VERSION=6.11.1
+
+# mfg_ensure_asyncapi_specs: print the folder of @asyncapi/specs; when it is missing
+# and npm works, install it under ~/.cache (not in the repository). Prints nothing
+# when neither works.
+mfg_ensure_asyncapi_specs() {
+    local dir=${XDG_CACHE_HOME:-$HOME/.cache}/mfg-integration/asyncapi-$MFG_ASYNCAPI_SPECS_VERSION
+    local package=$dir/node_modules/@asyncapi/specs
+    if [[ ! -f $package/schemas/3.0.0.json ]] && command -v npm >/dev/null 2>&1; then
+        mkdir -p "$dir" &&
+            npm install --prefix "$dir" --no-save --no-audit --no-fund \
+                --ignore-scripts "@asyncapi/specs@$MFG_ASYNCAPI_SPECS_VERSION" \
+                >/dev/null 2>&1
+    fi
+    [[ -f $package/schemas/3.0.0.json ]] && printf '%s\n' "$package"
+    return 0
+}
+
+# ---------------------------------------------------------------------------------------
+# promtool (Prometheus' own checker of a scrape), for the e2e tier
+
+# mfg_ensure_promtool: print the path of promtool; when it is missing and apt-get
+# works, take it out of Debian's prometheus package (unpacked under ~/.cache, its
+# server is neither installed nor started). Prints nothing when neither works.
+mfg_ensure_promtool() {
+    local dir=${XDG_CACHE_HOME:-$HOME/.cache}/mfg-integration/promtool work deb
+    if command -v promtool >/dev/null 2>&1; then
+        command -v promtool
+        return
+    fi
+    if [[ -x $dir/usr/bin/promtool ]]; then
+        printf '%s\n' "$dir/usr/bin/promtool"
+        return
+    fi
+    command -v apt-get >/dev/null 2>&1 || return 0
+    work=$(mktemp -d) || return 0
+    if ( cd "$work" && { apt-get download prometheus >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 &&
+              apt-get download prometheus >/dev/null 2>&1; }; } ); then
+        deb=$(ls "$work"/prometheus_*.deb 2>/dev/null | head -n 1)
+        mkdir -p "$dir" && [[ -n $deb ]] && dpkg-deb -x "$deb" "$dir" 2>/dev/null
+    fi
+    rm -rf -- "$work"
+    [[ -x $dir/usr/bin/promtool ]] && printf '%s\n' "$dir/usr/bin/promtool"
+    return 0
+}
+
+# ---------------------------------------------------------------------------------------
 # Odoo logs
 
 # mfg_check_log LOGFILE: print the log entries at level WARNING, ERROR or CRITICAL

@@ -31,11 +31,13 @@ EVENT_TYPE_DATA = "data/mfg_integration_event_type_data.xml"
 SYSTEM_DEMO = "demo/mfg_integration_system_demo.xml"
 SYSTEM_KINDS = {"mes", "qms", "cmms", "wms", "iot", "supplier_portal", "other"}
 
+CORE = "mfg_integration_core"
 MES = "mfg_integration_mes"
 MAINTENANCE = "mfg_integration_maintenance"
 QUALITY = "mfg_integration_quality"
 
-# The seed catalogue of ARCHITECTURE.md: event type code -> (owning addon, direction).
+# The seed catalogue of ARCHITECTURE.md and the hub's meta-events: event type code ->
+# (owning addon, direction).
 EXPECTED_EVENTS = {
     "production_order.released": (MES, "outbound"),
     "production_order.cancelled": (MES, "outbound"),
@@ -52,6 +54,13 @@ EXPECTED_EVENTS = {
     "nonconformance.opened": (QUALITY, "outbound"),
     "supplier_corrective_action.opened": (QUALITY, "outbound"),
     "batch.disposition_approved": (QUALITY, "inbound"),
+    # operational events of the hub itself (meta-events), for a plant's alerting
+    "integration.endpoint_disabled": (CORE, "outbound"),
+    "integration.circuit_opened": (CORE, "outbound"),
+    "integration.dead_letter_threshold": (CORE, "outbound"),
+    "integration.slo_breached": (CORE, "outbound"),
+    "integration.slo_recovered": (CORE, "outbound"),
+    "integration.system_silent": (CORE, "outbound"),
 }
 
 SCHEMA_FILES = sorted(ADDONS_DIR.glob("*/data/schemas/*.json"))

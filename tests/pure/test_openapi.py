@@ -59,8 +59,9 @@ def resolver_for(document):
     return validator
 
 
-def test_catalogue_has_fifteen_schemas():
-    assert len(SCHEMA_FILES) == 15
+def test_catalogue_has_the_seed_and_meta_event_schemas():
+    # 15 seed event types of the domain addons, 6 operational ones of the core
+    assert len(SCHEMA_FILES) == 21
     assert all(path.name.endswith(".v1.json") for path in SCHEMA_FILES)
 
 
@@ -108,7 +109,9 @@ def test_paths_and_methods(document):
         f"{PREFIX}/webhooks/{{endpoint}}": ["post"],
         f"{PREFIX}/messages/{{id}}": ["get"],
         f"{PREFIX}/openapi.json": ["get"],
+        f"{PREFIX}/asyncapi.json": ["get"],
         f"{PREFIX}/health": ["get"],
+        f"{PREFIX}/metrics": ["get"],
     }
 
 
@@ -125,9 +128,13 @@ def test_security(document):
     for path, method in (
         ("/webhooks/{endpoint}", "post"),
         ("/openapi.json", "get"),
-        ("/health", "get"),
+        ("/asyncapi.json", "get"),
     ):
         assert paths[PREFIX + path][method]["security"] == []
+    # anyone may ask for health; a metrics key adds the figures
+    assert paths[f"{PREFIX}/health"]["get"]["security"] == [{}, {"bearerAuth": []}]
+    # metrics: a key with the metrics scope, or an allowed network (no key)
+    assert paths[f"{PREFIX}/metrics"]["get"]["security"] == [{"bearerAuth": []}, {}]
     assert "security" not in document
 
 
@@ -265,11 +272,13 @@ def test_message_status_schema(document):
 
 def test_health_schema(document):
     operation = document["paths"][f"{PREFIX}/health"]["get"]
-    assert sorted(operation["responses"]) == ["200", "503"]
+    assert sorted(operation["responses"]) == ["200", "401", "403", "503"]
     validator = resolver_for(document)("/components/schemas/Health")
     health = {
         "status": "degraded",
         "database": "ok",
+        "job_runner": "alive",
+        "processing": "stalled",
         "queue": {
             "pending_messages": 3,
             "dead_letters": 1,
@@ -283,7 +292,12 @@ def test_health_schema(document):
     assert not validator.is_valid({**health, "database": "unknown"})
     assert not validator.is_valid({**health, "status": "broken"})
     assert not validator.is_valid({**health, "queue": {"jobs": {"pending": -1}}})
+    assert not validator.is_valid({**health, "job_runner": "sleeping"})
     assert not validator.is_valid({"status": "ok", "database": "ok"})
+    # what anybody gets: no figures
+    assert validator.is_valid(
+        {"status": "ok", "database": "ok", "job_runner": "alive", "processing": "ok"}
+    )
 
 
 def test_batch_result_schema(document):
@@ -487,3 +501,90 @@ def test_codes_are_escaped_in_references():
 def test_bad_catalogue_entries(event_types, message):
     with pytest.raises(ValueError, match=message):
         build_openapi(event_types)
+
+
+def versioned_catalogue():
+    current = {
+        "type": "object",
+        "required": ["ref", "count"],
+        "properties": {"ref": {"type": "string"}, "count": {"type": "integer"}},
+    }
+    older = {
+        "type": "object",
+        "required": ["ref"],
+        "properties": {"ref": {"type": "string"}, "qty": {"type": "integer"}},
+    }
+    return [
+        {
+            "code": "widget.made",
+            "name": "Widget made",
+            "direction": "inbound",
+            "version": 2,
+            "schema": current,
+            "deprecated": False,
+            "versions": [
+                {"version": 1, "schema": older, "deprecated": True, "sunset": None}
+            ],
+        },
+        {
+            "code": "widget.shipped",
+            "name": "Widget shipped",
+            "description": "Odoo tells that a widget left.",
+            "direction": "outbound",
+            "version": 1,
+            "schema": {"type": "object", "properties": {"ref": {"type": "string"}}},
+            "deprecated": False,
+        },
+    ]
+
+
+def test_older_versions_are_listed_and_each_event_matches_one_version():
+    document = build_openapi(versioned_catalogue())
+    validate_spec(document)
+    schemas = document["components"]["schemas"]
+    assert schemas["widget.made.v1"]["deprecated"] is True
+    assert schemas["widget.made.v1"]["x-schema-version"] == 1
+    assert "deprecated" not in schemas["widget.made"]
+    body = document["paths"][f"{PREFIX}/events"]["post"]["requestBody"]["content"]
+    refs = [
+        ref["$ref"] for ref in body["application/cloudevents+json"]["schema"]["oneOf"]
+    ]
+    assert refs == [
+        "#/components/schemas/widget.made.event",
+        "#/components/schemas/widget.made.v1.event",
+    ]
+    validator = resolver_for(document)(
+        f"/paths/{PREFIX.replace('/', '~1')}~1events/post/requestBody/content/"
+        "application~1cloudevents+json/schema"
+    )
+    envelope = {
+        "specversion": "1.0",
+        "id": "1",
+        "source": "urn:x",
+        "type": "widget.made",
+    }
+    assert validator.is_valid({**envelope, "data": {"ref": "A", "count": 1}})
+    v1 = "urn:mfg-integration:event:widget.made:v1"
+    assert validator.is_valid({**envelope, "dataschema": v1, "data": {"ref": "A"}})
+    # v1 data without asking for v1 is the current version's, and does not match
+    assert not validator.is_valid({**envelope, "data": {"ref": "A"}})
+    v2 = "urn:mfg-integration:event:widget.made:v2"
+    assert validator.is_valid(
+        {**envelope, "dataschema": v2, "data": {"ref": "A", "count": 1}}
+    )
+
+
+def test_outbound_event_types_are_the_webhooks_odoo_sends():
+    document = build_openapi(versioned_catalogue())
+    validate_spec(document)
+    assert list(document["webhooks"]) == ["widget.shipped"]
+    operation = document["webhooks"]["widget.shipped"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/widget.shipped.event"
+    }
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+    assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert "2XX" in operation["responses"]
+    # what Odoo sends is no request body of POST /events
+    body = document["paths"][f"{PREFIX}/events"]["post"]["requestBody"]["content"]
+    assert "widget.shipped" not in json.dumps(body)

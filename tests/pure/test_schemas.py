@@ -147,3 +147,23 @@ def test_one_of_reports_the_deepest_branch():
     }
     violations = schemas.validate(schema, {"code": 5})
     assert [v.pointer for v in violations] == ["/code"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("urn:mfg-integration:event:inspection.failed:v1", ("inspection.failed", 1)),
+        ("urn:mfg-integration:event:a.b_c.d:v12", ("a.b_c.d", 12)),
+        ("urn:mfg-integration:event:inspection.failed:v0", None),
+        ("urn:mfg-integration:event:inspection.failed", None),
+        ("urn:mfg-integration:event:Inspection.failed:v1", None),
+        ("https://example.com/schemas/inspection.failed.json", None),
+        ("urn:mfg-integration:event:inspection.failed:v1 ", None),
+        (None, None),
+        (7, None),
+    ],
+)
+def test_schema_urn_round_trip(text, expected):
+    assert schemas.parse_schema_urn(text) == expected
+    if expected:
+        assert schemas.schema_urn(*expected) == text

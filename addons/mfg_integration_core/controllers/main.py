@@ -32,12 +32,15 @@ api_route = partial(
 
 
 def _json_response(status, body, headers, content_type="application/json"):
-    response = request.make_response(
+    """An answer: ``body`` as JSON, or as is when it is bytes (then ``headers``
+    name its ``Content-Type``)."""
+    if isinstance(body, bytes):
+        return request.make_response(body, headers=list(headers.items()), status=status)
+    return request.make_response(
         json.dumps(body, ensure_ascii=False),
         headers=[("Content-Type", content_type), *headers.items()],
         status=status,
     )
-    return response
 
 
 class MfgIntegrationApi(http.Controller):
@@ -51,8 +54,17 @@ class MfgIntegrationApi(http.Controller):
             return given
         return request.env["mfg.integration.ingress"].sudo().new_correlation_id()
 
-    def _serve(self, allowed, handler, bearer=False):
-        """Run ``handler(correlation_id)`` for an allowed method and answer."""
+    def _serve(self, allowed, handler, bearer=False, route=None):
+        """Run ``handler(correlation_id)`` for an allowed method and answer; the
+        answers of an ingress ``route`` are counted in the ``requests`` metric."""
+        response = self._answer(allowed, handler, bearer)
+        if route and request.db:
+            request.env["mfg.integration.metric"].sudo()._count(
+                "requests", route=route, status=str(response.status_code)
+            )
+        return response
+
+    def _answer(self, allowed, handler, bearer):
         if not request.db:
             # Odoo serves a request without a database when it cannot use the
             # database (PostgreSQL restarting or unreachable): with this addon among
@@ -121,6 +133,28 @@ class MfgIntegrationApi(http.Controller):
         request.update_env(user=key.user_id.id)
         return key
 
+    def _operator(self, required):
+        """Whether the caller may read the hub's operational details (metrics,
+        health details): it sends an API key with the metrics scope, or calls
+        from a network of ``mfg_integration.metrics_allowed_networks``.
+
+        :raise AuthenticationFailed: when ``required`` and the caller is neither,
+            or when a key is sent that does not authenticate
+        :raise Forbidden: when the key sent has no metrics scope
+        """
+        if request.httprequest.headers.get("Authorization"):
+            self._authenticate()._check_metrics_scope()
+            return True
+        Ingress = request.env["mfg.integration.ingress"].sudo()
+        if Ingress._metrics_address_allowed(request.httprequest.remote_addr):
+            return True
+        if required:
+            raise errors.AuthenticationFailed(
+                "Send an API key with the metrics scope as 'Authorization: Bearer "
+                "<key>', or call from a network allowed to read metrics."
+            )
+        return False
+
     def _read_body(self, limit):
         """Read the request body, refusing more than ``limit`` bytes: from the
         declared ``Content-Length`` before reading, and while reading.
@@ -166,7 +200,7 @@ class MfgIntegrationApi(http.Controller):
                 request.httprequest.headers.get("Idempotency-Key"),
             )
 
-        return self._serve(("POST",), handler, bearer=True)
+        return self._serve(("POST",), handler, bearer=True, route="events")
 
     @api_route(f"{PREFIX}/webhooks/<string:code>", readonly=False)
     def webhook(self, code, **_kw):
@@ -183,7 +217,7 @@ class MfgIntegrationApi(http.Controller):
                 )
             )
 
-        return self._serve(("POST",), handler)
+        return self._serve(("POST",), handler, route="webhooks")
 
     @api_route(f"{PREFIX}/messages/<int:message_id>", readonly=False)
     def message(self, message_id, **_kw):
@@ -206,12 +240,35 @@ class MfgIntegrationApi(http.Controller):
 
         return self._serve(("GET",), handler)
 
-    @api_route(f"{PREFIX}/health")
-    def health(self, **_kw):
+    @api_route(f"{PREFIX}/asyncapi.json")
+    def asyncapi(self, **_kw):
         def handler(_correlation_id):
-            return request.env["mfg.integration.ingress"].sudo().health()
+            return (
+                request.env["mfg.integration.ingress"]
+                .sudo()
+                .asyncapi_document(request.httprequest.host_url.rstrip("/"))
+            )
 
         return self._serve(("GET",), handler)
+
+    # read/write like every route that may authenticate a key: its rate limit
+    # counts on a connection of its own, which must be read/write
+
+    @api_route(f"{PREFIX}/health", readonly=False)
+    def health(self, **_kw):
+        def handler(_correlation_id):
+            details = self._operator(required=False)
+            return request.env["mfg.integration.ingress"].sudo().health(details)
+
+        return self._serve(("GET",), handler, bearer=True)
+
+    @api_route(f"{PREFIX}/metrics", readonly=False)
+    def metrics(self, **_kw):
+        def handler(_correlation_id):
+            self._operator(required=True)
+            return request.env["mfg.integration.metric"].sudo().exposition()
+
+        return self._serve(("GET",), handler, bearer=True)
 
     @api_route([PREFIX, f"{PREFIX}/<path:_rest>"])
     def not_found(self, **_kw):

@@ -66,6 +66,11 @@ class MfgIntegrationApiKey(models.Model):
         string="Allowed Event Types",
         help="Event types this key may send. Leave empty to allow every event type.",
     )
+    metrics_scope = fields.Boolean(
+        string="Metrics",
+        help="The key may read the hub's metrics (GET /api/mfg/v1/metrics, for "
+        "Prometheus) and the details of its health check.",
+    )
     expires_at = fields.Datetime(string="Expires On")
     allowed_networks = fields.Text(
         help="Client networks allowed to use the key, in CIDR notation, separated by "
@@ -286,6 +291,15 @@ class MfgIntegrationApiKey(models.Model):
         if scopes is not None and event_type_code not in scopes:
             raise Forbidden(
                 f"The API key is not allowed to send '{event_type_code}' events."
+            )
+
+    def _check_metrics_scope(self):
+        """:raise Forbidden: when the key may not read the hub's metrics."""
+        self.ensure_one()
+        if not self.sudo().metrics_scope:
+            raise Forbidden(
+                "The API key has no metrics scope: tick Metrics on the key, or use "
+                "a key that has it."
             )
 
     def _touch(self, remote_addr):

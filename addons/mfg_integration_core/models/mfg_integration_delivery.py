@@ -222,6 +222,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 detail,
             )
         detail = message._scrub(detail)
+        self._count_attempt(message, endpoint, "dead", error_class)
         message.write(
             {
                 "attempts": message.attempts + 1,
@@ -260,6 +261,14 @@ class MfgIntegrationDelivery(models.AbstractModel):
             )
             message.write(values)
             endpoint._record_delivery_success(now)
+            self._count_attempt(message, endpoint, "delivered")
+            self.env["mfg.integration.metric"]._observe(
+                "delivery_latency_seconds",
+                (now - message.create_date).total_seconds(),
+                system=endpoint.system_id.code,
+                endpoint=endpoint.code,
+                event_type=message.event_code,
+            )
             return result.outcome
         values.update(
             error_class=result.error_class,
@@ -268,14 +277,16 @@ class MfgIntegrationDelivery(models.AbstractModel):
         if result.outcome == GONE:
             values.update(state="failed", next_attempt_at=False)
             message.write(values)
+            self._count_attempt(message, endpoint, "gone", result.error_class)
             if endpoint.active:
                 endpoint._disable_gone(result.status_code)
             return result.outcome
-        endpoint._record_delivery_failure(now)
+        endpoint._record_delivery_failure(now, result.error_class)
         delay = schedule_delay(attempts + 1, context["schedule"])
         if delay is None:
             values.update(state="dead", next_attempt_at=False)
             message.write(values)
+            self._count_attempt(message, endpoint, "dead", result.error_class)
             message.message_post(
                 body=self.env._(
                     "Dead letter: %(n)s delivery attempts failed, last: %(error)s",
@@ -297,7 +308,18 @@ class MfgIntegrationDelivery(models.AbstractModel):
             state="failed", next_attempt_at=now + timedelta(seconds=int(wait))
         )
         message.write(values)
+        self._count_attempt(message, endpoint, "retry", result.error_class)
         return result.outcome
+
+    def _count_attempt(self, message, endpoint, outcome, error_class=None):
+        self.env["mfg.integration.metric"]._count(
+            "deliveries",
+            system=endpoint.system_id.code,
+            endpoint=endpoint.code,
+            event_type=message.event_code,
+            outcome=outcome,
+            error_class=error_class,
+        )
 
     def _schedule_retry(self, endpoint):
         """Plan the job that delivers the endpoint's next retries."""

@@ -15,6 +15,7 @@ from mfg_integration.retry import (
 from mfg_integration.webhooks import decode_webhook_secret, generate_webhook_secret
 
 from ..secret_config import get_secret_box
+from ..tools import iso_utc
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DEFAULT_SCHEDULE = format_schedule(STANDARD_WEBHOOKS_SCHEDULE)
@@ -348,7 +349,7 @@ class MfgIntegrationEndpoint(models.Model):
             self.message_post(body=self.env._("Circuit closed: delivery succeeded."))
         self.sudo().write(values)
 
-    def _record_delivery_failure(self, now):
+    def _record_delivery_failure(self, now, error_class=None):
         self.ensure_one()
         streak = self.failure_streak + 1
         values = {"failure_streak": streak, "last_failure_at": now}
@@ -367,7 +368,20 @@ class MfgIntegrationEndpoint(models.Model):
                         until=fields.Datetime.to_string(until),
                     )
                 )
+                self.system_id._emit_meta(
+                    "integration.circuit_opened",
+                    endpoint=self._meta_reference(),
+                    failure_streak=streak,
+                    opened_at=iso_utc(now),
+                    retry_at=iso_utc(until),
+                    **({"error_class": error_class} if error_class else {}),
+                )
         self.sudo().write(values)
+
+    def _meta_reference(self):
+        """The endpoint as operational events name it."""
+        self.ensure_one()
+        return {"code": self.code, "name": self.name}
 
     def action_reset_circuit(self):
         """Close the circuit now and deliver what is waiting."""
@@ -387,6 +401,13 @@ class MfgIntegrationEndpoint(models.Model):
         reason = self.env._("Receiver answered %(code)s Gone", code=status_code)
         self.sudo().write({"active": False, "disabled_reason": reason})
         self.message_post(body=self.env._("Endpoint disabled: %(r)s.", r=reason))
+        self.system_id._emit_meta(
+            "integration.endpoint_disabled",
+            endpoint=self._meta_reference(),
+            reason=reason,
+            status_code=status_code,
+            disabled_at=iso_utc(fields.Datetime.now()),
+        )
         self.system_id._notify_responsible(
             self.env._("Endpoint %(name)s disabled", name=self.name),
             self.env._(

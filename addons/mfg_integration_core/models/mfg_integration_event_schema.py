@@ -4,7 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from mfg_integration.errors import SchemaInvalid
-from mfg_integration.schemas import check_schema
+from mfg_integration.schemas import check_schema, schema_urn
 
 
 class MfgIntegrationEventSchema(models.Model):
@@ -29,6 +29,40 @@ class MfgIntegrationEventSchema(models.Model):
     )
     note = fields.Char(help="What changed in this version.")
     example_count = fields.Integer(compute="_compute_example_count")
+    dataschema = fields.Char(
+        compute="_compute_dataschema",
+        string="Data Schema URI",
+        help="What a sender puts in the CloudEvents 'dataschema' attribute to send "
+        "this version (without it, the current version is meant).",
+    )
+    deprecation_date = fields.Date(
+        help="From this date every answer to an event of this version carries the "
+        "Deprecation, Sunset and Link headers.",
+    )
+    sunset_date = fields.Date(
+        string="Retirement Date",
+        help="From this date events of this version are refused (422, naming the "
+        "current version). Archiving the version retires it at once.",
+    )
+    documentation_url = fields.Char(
+        string="Documentation",
+        help="Where senders read about this version and how to move on (the Link "
+        "of the deprecation headers). Default: the schema in the OpenAPI document.",
+    )
+    upcast_mapping_id = fields.Many2one(
+        "mfg.integration.mapping",
+        string="Upcast to Next Version",
+        domain="[('direction', '=', 'upcast'), ('event_type_id', '=', event_type_id)]",
+        help="Turns the data of this version into the data of the next version "
+        "before handlers run (versions are upcast one after the other up to the "
+        "current one). Without it, the data must be valid for the next version as "
+        "it is.",
+    )
+    lifecycle_state = fields.Selection(
+        [("live", "Live"), ("deprecated", "Deprecated"), ("retired", "Retired")],
+        compute="_compute_lifecycle_state",
+        string="Lifecycle",
+    )
 
     _version_uniq = models.Constraint(
         "unique(event_type_id, version)",
@@ -42,6 +76,42 @@ class MfgIntegrationEventSchema(models.Model):
     def _compute_display_name(self):
         for schema in self:
             schema.display_name = f"{schema.event_type_id.code} v{schema.version}"
+
+    @api.depends("event_type_id.code", "version")
+    def _compute_dataschema(self):
+        for schema in self:
+            code = schema.event_type_id.code
+            schema.dataschema = schema_urn(code, schema.version) if code else False
+
+    @api.depends("active", "deprecation_date", "sunset_date")
+    @api.depends_context("date")
+    def _compute_lifecycle_state(self):
+        today = fields.Date.context_today(self)
+        for schema in self:
+            if not schema.active or (
+                schema.sunset_date and schema.sunset_date <= today
+            ):
+                schema.lifecycle_state = "retired"
+            elif schema.deprecation_date and schema.deprecation_date <= today:
+                schema.lifecycle_state = "deprecated"
+            else:
+                schema.lifecycle_state = "live"
+
+    @api.constrains("deprecation_date", "sunset_date")
+    def _check_dates(self):
+        for schema in self:
+            if (
+                schema.deprecation_date
+                and schema.sunset_date
+                and schema.sunset_date < schema.deprecation_date
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The retirement date of %(name)s cannot be before its "
+                        "deprecation date.",
+                        name=schema.display_name,
+                    )
+                )
 
     @api.depends("schema_json")
     def _compute_example_count(self):

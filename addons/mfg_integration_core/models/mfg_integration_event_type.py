@@ -4,7 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from mfg_integration.cloudevents import new_event
-from mfg_integration.schemas import validate
+from mfg_integration.schemas import schema_urn, validate
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -174,7 +174,7 @@ class MfgIntegrationEventType(models.Model):
             data,
             source=self._event_source(),
             subject=subject,
-            dataschema=f"urn:mfg-integration:event:{code}:v{schema.version}",
+            dataschema=schema_urn(code, schema.version),
         )
         return self.env["mfg.integration.message"]._create_outbound(
             event, event_type, schema.version, subscriptions, record=record

@@ -1,18 +1,24 @@
 import hashlib
 import json
+import logging
 import time
 import uuid
+from collections import Counter, namedtuple
 from datetime import datetime, timezone
 
 from odoo import api, fields, models, tools
 from odoo.sql_db import Cursor
 from odoo.tools import SQL
 
+from odoo.addons.queue_job.jobrunner.runner import PG_ADVISORY_LOCK_ID as RUNNER_LOCK_ID
+
 from mfg_integration import errors
+from mfg_integration.asyncapi import build_asyncapi
 from mfg_integration.cloudevents import decode_json, parse_batch, parse_event
-from mfg_integration.openapi import build_openapi
+from mfg_integration.networks import address_allowed, parse_networks
+from mfg_integration.openapi import API_PREFIX, build_openapi
 from mfg_integration.ratelimit import decide, window_start
-from mfg_integration.schemas import validate
+from mfg_integration.schemas import parse_schema_urn, schema_urn, validate
 from mfg_integration.webhooks import verify_webhook
 
 from ..tools import iso_utc, utc_naive
@@ -22,6 +28,27 @@ SINGLE_TYPES = ("application/cloudevents+json", "application/json")
 BATCH_TYPE = "application/cloudevents-batch+json"
 MAX_BATCH_ITEMS = 1000
 RATE_WINDOW = 60
+#: system parameter: networks that may read metrics and health details without a key
+METRICS_NETWORKS_PARAM = "mfg_integration.metrics_allowed_networks"
+
+_logger = logging.getLogger(__name__)
+
+#: what the ingress needs of one version of an event type (cached per worker)
+Contract = namedtuple(
+    "Contract",
+    [
+        "event_type_id",
+        "version",
+        "schema_json",
+        "deprecation",  # date from which senders are told, or None
+        "sunset",  # date from which events are refused, or None
+        "direction",
+        "current_version",
+        "retired",  # archived version: refused
+        "documentation",  # the Link of the deprecation headers
+        "live_versions",  # versions that are not retired
+    ],
+)
 
 
 class MfgIntegrationIngress(models.AbstractModel):
@@ -124,47 +151,133 @@ class MfgIntegrationIngress(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
-    @tools.ormcache("code")
-    def _contract(self, code):
-        """Return ``(event_type_id, version, schema_json, deprecation, sunset,
-        direction)`` of the current contract of ``code``, or None for an unknown
-        event type."""
+    @tools.ormcache("code", "version")
+    def _contract(self, code, version=None):
+        """The contract of version ``version`` of event type ``code`` (None: the
+        current version), or None for an unknown event type or version.
+
+        Its deprecation and retirement dates are the earliest of the event type's
+        and the version's.
+
+        :rtype: Contract
+        """
         event_type = self.env["mfg.integration.event.type"].sudo().get_by_code(code)
-        schema = event_type.current_schema_id
-        if not event_type or not schema:
+        current = event_type.current_schema_id
+        if not event_type or not current:
             return None
-        return (
-            event_type.id,
-            schema.version,
-            schema.schema_json,
-            event_type.deprecation_date,
-            event_type.sunset_date,
-            event_type.direction,
+        schemas = event_type.with_context(active_test=False).schema_ids
+        schema = (
+            current
+            if version is None
+            else schemas.filtered(lambda s: s.version == version)
+        )
+        if not schema:
+            return None
+
+        def earliest(*dates):
+            return min((d for d in dates if d), default=None)
+
+        return Contract(
+            event_type_id=event_type.id,
+            version=schema.version,
+            schema_json=schema.schema_json,
+            deprecation=earliest(event_type.deprecation_date, schema.deprecation_date),
+            sunset=earliest(event_type.sunset_date, schema.sunset_date),
+            direction=event_type.direction,
+            current_version=current.version,
+            retired=not schema.active,
+            documentation=schema.documentation_url
+            or f"{API_PREFIX}/openapi.json#/components/schemas/"
+            + (code if schema == current else f"{code}.v{schema.version}"),
+            live_versions=tuple(
+                s.version
+                for s in schemas.sorted("version")
+                if s.lifecycle_state != "retired"
+            ),
         )
 
     @api.model
-    def _check_event(self, event, base, system, key=None, endpoint=None):
-        """Check one parsed CloudEvent against the catalogue and the key's scopes.
+    def _event_contract(self, event, base):
+        """The contract an event asks for: the version its ``dataschema`` names, or
+        the current one.
 
-        The data is validated against the schema here, unless an inbound mapping
-        translates the system's own format: then the mapped data is validated when
+        :raise UnknownEventType: unknown or outbound event type, unknown version,
+            retired event type or version (naming what to send instead)
+        """
+        requested = None
+        if event.dataschema is not None:
+            parsed = parse_schema_urn(event.dataschema)
+            if parsed is None or parsed[0] != event.type:
+                raise errors.UnknownEventType(
+                    f"'dataschema' must name a version of '{event.type}', like "
+                    f"{schema_urn(event.type, 1)}, or be left out (the current "
+                    "version).",
+                    errors=[
+                        {"pointer": f"{base}/dataschema", "message": "not a version"}
+                    ],
+                )
+            requested = parsed[1]
+        contract = self._contract(event.type, requested)
+        if contract is None:
+            if self._contract(event.type) is None:
+                raise errors.UnknownEventType(
+                    f"'{event.type}' is not an event type of the catalogue.",
+                    errors=[
+                        {"pointer": f"{base}/type", "message": "unknown event type"}
+                    ],
+                )
+            live = self._contract(event.type).live_versions
+            raise errors.UnknownEventType(
+                f"'{event.type}' has no version {requested}; live versions: "
+                + ", ".join(str(v) for v in live)
+                + ".",
+                errors=[
+                    {"pointer": f"{base}/dataschema", "message": "unknown version"}
+                ],
+            )
+        today = fields.Date.today()
+        if contract.retired or (contract.sunset and contract.sunset <= today):
+            current = self._contract(event.type)
+            when = (
+                f"on {contract.sunset}"
+                if contract.sunset and not contract.retired
+                else "already"
+            )
+            if current.sunset and current.sunset <= today:
+                raise errors.UnknownEventType(
+                    f"'{event.type}' was retired {when}.",
+                    errors=[
+                        {"pointer": f"{base}/type", "message": "retired event type"}
+                    ],
+                )
+            pointer = "dataschema" if event.dataschema is not None else "type"
+            raise errors.UnknownEventType(
+                f"Version {contract.version} of '{event.type}' was retired {when}: "
+                f"send version {current.version} (dataschema "
+                f"{schema_urn(event.type, current.version)}).",
+                errors=[
+                    {
+                        "pointer": f"{base}/{pointer}",
+                        "message": "retired version; replaced by "
+                        + schema_urn(event.type, current.version),
+                    }
+                ],
+            )
+        return contract
+
+    @api.model
+    def _check_event(self, event, base, system, key=None, endpoint=None):
+        """Check one parsed event: known, live, inbound event type and version,
+        allowed for the key, data valid against the version's schema.
+
+        Not checked here when the system has an inbound mapping for the event type:
+        the data is then the system's own format, which the mapping translates when
         the message is processed.
 
-        :return: the contract tuple of :meth:`_contract`
+        :return: the :class:`Contract` the event used
         """
-        contract = self._contract(event.type)
-        if contract is None:
-            raise errors.UnknownEventType(
-                f"'{event.type}' is not an event type of the catalogue.",
-                errors=[{"pointer": f"{base}/type", "message": "unknown event type"}],
-            )
-        sunset = contract[4]
-        if sunset and sunset <= fields.Date.today():
-            raise errors.UnknownEventType(
-                f"'{event.type}' was retired on {sunset}.",
-                errors=[{"pointer": f"{base}/type", "message": "retired event type"}],
-            )
-        if contract[5] == "outbound":
+        contract = self._event_contract(event, base)
+        if contract.direction == "outbound":
             raise errors.UnknownEventType(
                 f"'{event.type}' is an outbound event type: Odoo emits it, no system "
                 "may send it to Odoo.",
@@ -173,15 +286,15 @@ class MfgIntegrationIngress(models.AbstractModel):
         if key is not None:
             key._check_scope(event.type)
         mapped = self.env["mfg.integration.mapping"]._inbound_mapping_id(
-            system.id, endpoint.id if endpoint else None, contract[0]
+            system.id, endpoint.id if endpoint else None, contract.event_type_id
         )
         if mapped:
             return contract
-        violations = validate(contract[2], event.data, base=f"{base}/data")
+        violations = validate(contract.schema_json, event.data, base=f"{base}/data")
         if violations:
             raise errors.ValidationFailed(
                 f"{len(violations)} value(s) of the event data do not match the "
-                f"schema of '{event.type}' v{contract[1]}.",
+                f"schema of '{event.type}' v{contract.version}.",
                 errors=[v.as_dict() for v in violations],
             )
         return contract
@@ -205,7 +318,7 @@ class MfgIntegrationIngress(models.AbstractModel):
         rows = [
             SQL(
                 "(%s, %s, %s, %s, 'inbound', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, 'queued', 0, false)",
+                "%s, %s, %s, %s, 'queued', 0, false)",
                 uid,
                 now,
                 uid,
@@ -214,13 +327,14 @@ class MfgIntegrationIngress(models.AbstractModel):
                 system.company_id.id,
                 endpoint.id if endpoint else None,
                 key.id if key else None,
-                contract[0],
+                contract.event_type_id,
                 event.type,
-                contract[1],
+                contract.version,
                 event.id,
                 event.source,
                 utc_naive(event.time),
                 event.subject,
+                event.dataschema,
                 correlation_id,
                 json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
             )
@@ -233,7 +347,8 @@ class MfgIntegrationIngress(models.AbstractModel):
                     create_uid, create_date, write_uid, write_date, direction,
                     system_id, company_id, endpoint_id, api_key_id, event_type_id,
                     event_code, schema_version, ce_id, ce_source, ce_time, ce_subject,
-                    correlation_id, payload, state, attempts, payload_edited)
+                    ce_dataschema, correlation_id, payload, state, attempts,
+                    payload_edited)
                 VALUES %s
                 ON CONFLICT (system_id, ce_id) WHERE direction = 'inbound' DO NOTHING
                 RETURNING ce_id, id
@@ -290,10 +405,15 @@ class MfgIntegrationIngress(models.AbstractModel):
         msg_id, is_new = self._persist(
             key.system_id, [(event, contract)], correlation_id, key=key
         )[event.id]
-        return self._accepted(msg_id, is_new, correlation_id, contract)
+        return self._accepted(
+            key.system_id, event, msg_id, is_new, correlation_id, contract
+        )
 
     @api.model
-    def _accepted(self, msg_id, is_new, correlation_id, contract):
+    def _accepted(self, system, event, msg_id, is_new, correlation_id, contract):
+        """The answer to one stored event (new, or a duplicate), counted."""
+        outcome = "accepted" if is_new else "duplicate"
+        self._count_received(system, {(event.type, outcome): 1})
         body = {"id": msg_id, "correlation_id": correlation_id}
         if is_new:
             body["status"] = "accepted"
@@ -337,20 +457,39 @@ class MfgIntegrationIngress(models.AbstractModel):
             accepted.append((event, contract))
             positions.append(index)
         persisted = self._persist(system, accepted, correlation_id, key=key)
-        for (event, _contract), index in zip(accepted, positions, strict=True):
+        lifecycle = {}
+        for (event, contract), index in zip(accepted, positions, strict=True):
             msg_id, is_new = persisted[event.id]
             results[index] = {
                 "index": index,
                 "status": "accepted" if is_new else "duplicate",
                 "id": msg_id,
             }
+            headers = self._lifecycle_headers(contract)
+            if headers:
+                # the answer carries the headers of the first deprecated version
+                # used; each item names its own
+                lifecycle = lifecycle or headers
+                results[index]["deprecation"] = {
+                    "dataschema": schema_urn(event.type, contract.version),
+                    "deprecated_since": contract.deprecation
+                    and contract.deprecation.isoformat(),
+                    "sunset": contract.sunset and contract.sunset.isoformat(),
+                    "link": contract.documentation,
+                }
         for result in results:
             if "duplicate_of_index" in result:
                 first = results[result.pop("duplicate_of_index")]
                 result["id"] = first.get("id")
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-        for result in results:
+        outcomes = Counter()
+        for item, result in zip(items, results, strict=True):
             counts[result["status"]] += 1
+            event_type = item.get("type") if isinstance(item, dict) else None
+            if not isinstance(event_type, str) or self._contract(event_type) is None:
+                event_type = ""  # not a label: an unknown type is any string
+            outcomes[event_type, result["status"]] += 1
+        self._count_received(system, outcomes)
         response = {
             "correlation_id": correlation_id,
             "accepted": counts["accepted"],
@@ -362,7 +501,7 @@ class MfgIntegrationIngress(models.AbstractModel):
             self.env["mfg.integration.idempotency"]._store(
                 system, idempotency_key, digest, response
             )
-        return 200, response, {}
+        return 200, response, lifecycle
 
     @api.model
     def receive_webhook(self, code, media_type, headers, read_body, correlation_id):
@@ -405,7 +544,23 @@ class MfgIntegrationIngress(models.AbstractModel):
         msg, is_new = as_system._persist(
             endpoint.system_id, [(event, contract)], correlation_id, endpoint=endpoint
         )[event.id]
-        return self._accepted(msg, is_new, correlation_id, contract)
+        return self._accepted(
+            endpoint.system_id, event, msg, is_new, correlation_id, contract
+        )
+
+    @api.model
+    def _count_received(self, system, outcomes):
+        """Count received events: ``outcomes`` maps ``(event type, outcome)`` to a
+        number of events."""
+        Metric = self.env["mfg.integration.metric"]
+        for (event_type, outcome), amount in outcomes.items():
+            Metric._count(
+                "events_received",
+                amount,
+                system=system.code,
+                event_type=event_type,
+                outcome=outcome,
+            )
 
     @api.model
     def _webhook_endpoint(self, code):
@@ -420,15 +575,26 @@ class MfgIntegrationIngress(models.AbstractModel):
 
     @api.model
     def _lifecycle_headers(self, contract):
-        """RFC 9745 ``Deprecation`` and RFC 8594 ``Sunset`` headers of a contract."""
+        """RFC 9745 ``Deprecation`` and RFC 8594 ``Sunset`` headers of a contract,
+        and a ``Link`` to its documentation (relation ``deprecation``, and
+        ``sunset`` when a retirement date is set)."""
         headers = {}
-        deprecation, sunset = contract[3], contract[4]
-        if deprecation and deprecation <= fields.Date.today():
+        deprecation, sunset = contract.deprecation, contract.sunset
+        deprecated = bool(deprecation and deprecation <= fields.Date.today())
+        if deprecated:
             moment = datetime.combine(deprecation, datetime.min.time(), timezone.utc)
             headers["Deprecation"] = f"@{int(moment.timestamp())}"
         if sunset:
             moment = datetime.combine(sunset, datetime.min.time(), timezone.utc)
             headers["Sunset"] = moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        relations = [
+            r for r, on in (("deprecation", deprecated), ("sunset", sunset)) if on
+        ]
+        if relations:
+            headers["Link"] = ", ".join(
+                f'<{contract.documentation}>; rel="{relation}"'
+                for relation in relations
+            )
         return headers
 
     @api.model
@@ -465,13 +631,21 @@ class MfgIntegrationIngress(models.AbstractModel):
         )
 
     @api.model
-    def openapi_document(self, server_url):
-        """``GET /api/mfg/v1/openapi.json``, generated from the catalogue."""
+    def _catalogue(self):
+        """The event types of the catalogue as the API documents take them (see
+        :func:`mfg_integration.openapi.build_openapi`): each with its current
+        schema and the older versions it still accepts."""
         catalogue = []
         types = self.env["mfg.integration.event.type"].search(
             [("schema_ids", "!=", False)]
         )
         for event_type in types.filtered("current_schema_id"):
+            current = event_type.current_schema_id
+            older = event_type.schema_ids.filtered(
+                lambda s, current=current: s != current
+                and s.lifecycle_state != "retired"
+            )
+            type_deprecated = event_type.lifecycle_state != "live"
             catalogue.append(
                 {
                     "code": event_type.code,
@@ -479,18 +653,62 @@ class MfgIntegrationIngress(models.AbstractModel):
                     "description": event_type.description or "",
                     "direction": event_type.direction,
                     "version": event_type.current_version,
-                    "schema": event_type.current_schema_id.get_schema(),
-                    "deprecated": event_type.lifecycle_state != "live",
+                    "schema": current.get_schema(),
+                    "deprecated": type_deprecated or current.lifecycle_state != "live",
+                    "versions": [
+                        {
+                            "version": schema.version,
+                            "schema": schema.get_schema(),
+                            "deprecated": type_deprecated
+                            or schema.lifecycle_state != "live",
+                            "sunset": schema.sunset_date
+                            and schema.sunset_date.isoformat(),
+                        }
+                        for schema in older.sorted("version")
+                    ],
                 }
             )
+        return catalogue
+
+    @api.model
+    def openapi_document(self, server_url):
+        """``GET /api/mfg/v1/openapi.json``, generated from the catalogue."""
+        catalogue = self._catalogue()
         return 200, build_openapi(catalogue, server_url=server_url), {}
 
     @api.model
-    def health(self):
-        """``GET /api/mfg/v1/health``: the database answers and accepts writes, and
-        inbound processing keeps up (no due message waiting longer than the stall
-        threshold). A database that cannot be reached at all does not get here:
-        the controller answers 503 then (see ``MfgIntegrationApi._serve``)."""
+    def asyncapi_document(self, server_url):
+        """``GET /api/mfg/v1/asyncapi.json``: the AsyncAPI 3.0 document of the
+        events, generated from the catalogue."""
+        return 200, build_asyncapi(self._catalogue(), server_url=server_url), {}
+
+    @api.model
+    def _metrics_address_allowed(self, remote_addr):
+        """Whether ``remote_addr`` lies in ``mfg_integration.metrics_allowed_networks``
+        (networks that may read metrics without an API key; none by default)."""
+        text = self.env["ir.config_parameter"].sudo().get_param(METRICS_NETWORKS_PARAM)
+        try:
+            networks = parse_networks(text)
+        except ValueError:
+            _logger.error(
+                "System parameter %s is not a list of networks: nobody may read "
+                "metrics without a key until it is fixed.",
+                METRICS_NETWORKS_PARAM,
+            )
+            return False
+        return bool(networks) and address_allowed(remote_addr, networks)
+
+    @api.model
+    def health(self, details=False):
+        """``GET /api/mfg/v1/health``: the database answers and accepts writes, the
+        job runner is alive, and inbound processing keeps up (no due message
+        waiting longer than the stall threshold). A database that cannot be
+        reached at all does not get here: the controller answers 503 then (see
+        ``MfgIntegrationApi._serve``).
+
+        :param details: add the figures (latency, backlog, jobs): only for a caller
+            allowed to read metrics
+        """
         params = self.env["ir.config_parameter"].sudo()
         stall = int(params.get_param("mfg_integration.health_stall_seconds", 900))
         database, latency_ms = self._database_status()
@@ -514,21 +732,50 @@ class MfgIntegrationIngress(models.AbstractModel):
         )
         jobs = dict(self.env.cr.fetchall())
         lag = int((now - oldest).total_seconds()) if oldest and oldest < now else 0
-        healthy = lag <= stall and database == "ok"
+        runner = self._job_runner_status()
+        processing = "ok" if lag <= stall else "stalled"
+        healthy = database == "ok" and runner == "alive" and processing == "ok"
         body = {
             "status": "ok" if healthy else "degraded",
             "database": database,
-            "database_latency_ms": latency_ms,
-            "queue": {
+            "job_runner": runner,
+            "processing": processing,
+        }
+        if details:
+            body["database_latency_ms"] = latency_ms
+            body["queue"] = {
                 "pending_messages": sum(
                     states.get(s, 0) for s in ("received", "queued", "failed")
                 ),
                 "dead_letters": states.get("dead", 0),
                 "oldest_due_seconds": lag,
                 "jobs": jobs,
-            },
-        }
+            }
         return (200 if healthy else 503), body, {}
+
+    def _job_runner_status(self):
+        """Whether queue_job's job runner serves this database: the runner that
+        was elected holds queue_job's advisory lock on it for as long as it lives
+        (``pg_try_advisory_lock(PG_ADVISORY_LOCK_ID)`` in its jobrunner), and
+        PostgreSQL releases the lock when its connection ends.
+
+        :return: ``"alive"`` or ``"down"``
+        """
+        key = RUNNER_LOCK_ID
+        self.env.cr.execute(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM pg_locks l
+                  JOIN pg_database d ON d.oid = l.database
+                 WHERE l.locktype = 'advisory' AND l.granted
+                   AND d.datname = current_database()
+                   AND l.classid::bigint = %s AND l.objid::bigint = %s
+                   AND l.objsubid = 1
+            )
+            """,
+            [key >> 32, key & 0xFFFFFFFF],
+        )
+        return "alive" if self.env.cr.fetchone()[0] else "down"
 
     def _database_status(self):
         """Ask the database whether it takes writes: not when it is a standby in

@@ -36,6 +36,7 @@ class MfgIntegrationMapping(models.Model):
         [
             ("inbound", "Inbound (system payload to canonical data)"),
             ("outbound", "Outbound (canonical data to system payload)"),
+            ("upcast", "Upcast (an older schema version's data to the next version)"),
         ],
         required=True,
         default="inbound",

@@ -89,9 +89,7 @@ class MfgIntegrationMessage(models.Model):
         required=True,
         readonly=True,
     )
-    system_id = fields.Many2one(
-        "mfg.integration.system", required=True, readonly=True, index=True
-    )
+    system_id = fields.Many2one("mfg.integration.system", required=True, readonly=True)
     company_id = fields.Many2one("res.company", required=True, readonly=True)
     endpoint_id = fields.Many2one("mfg.integration.endpoint", readonly=True)
     api_key_id = fields.Many2one(
@@ -157,6 +155,9 @@ class MfgIntegrationMessage(models.Model):
         "(system_id, ce_id) WHERE direction = 'inbound'",
         "This system already sent an event with this ID.",
     )
+    # serves every lookup by system, and a system's latest message (silence alarm,
+    # overview) and its messages of a time window without a scan
+    _system_date_idx = models.Index("(system_id, direction, create_date)")
     _pending_idx = models.Index(
         "(system_id, next_attempt_at) WHERE state IN ('received', 'queued', 'failed')"
     )
@@ -521,6 +522,14 @@ class MfgIntegrationMessage(models.Model):
             if isinstance(result, models.BaseModel) and len(result) == 1:
                 values.update(result_model=result._name, result_id=result.id)
             sudo.write(values)
+            labels = {"system": self.system_id.code, "event_type": self.event_code}
+            Metric = self.env["mfg.integration.metric"]
+            Metric._count("messages_processed", outcome="done", **labels)
+            Metric._observe(
+                "processing_latency_seconds",
+                (values["processed_at"] - self.create_date).total_seconds(),
+                **labels,
+            )
 
     def _handler(self):
         """The handler of this message's event type, bound to the sending system's
@@ -582,7 +591,7 @@ class MfgIntegrationMessage(models.Model):
             self.system_id.id, self.endpoint_id.id or None, self.event_type_id.id
         )
         if not mapping_id:
-            return data
+            return self._upcast(data)
         mapping = Mapping.sudo().browse(mapping_id)
         data = mapping.apply(data, system=self.system_id)
         schema = self.event_type_id.current_schema_id
@@ -594,6 +603,39 @@ class MfgIntegrationMessage(models.Model):
                 errors=[v.as_dict() for v in violations],
             )
             exc.mapped_data = data  # its redacted values are scrubbed from the texts
+            raise exc
+        return data
+
+    def _upcast(self, data):
+        """The data of an event sent in an older schema version, turned into the
+        current version's: each version's upcast mapping (if any) is applied in
+        turn, and the result must match the current schema.
+
+        :raise MappingError: naming the failing line of an upcast mapping
+        :raise ValidationFailed: when the result does not match the current schema
+        """
+        self.ensure_one()
+        current = self.event_type_id.current_schema_id
+        version = self.schema_version
+        if not current or not version or version >= current.version:
+            return data
+        steps = (
+            self.event_type_id.with_context(active_test=False)
+            .schema_ids.filtered(lambda s: version <= s.version < current.version)
+            .sorted("version")
+        )
+        for step in steps.filtered("upcast_mapping_id"):
+            data = step.upcast_mapping_id.sudo().apply(data, system=self.system_id)
+        violations = validate(current.schema_json, data, base="/data")
+        if violations:
+            exc = errors.ValidationFailed(
+                f"The data of version {version}, upcast to version {current.version}, "
+                "does not match its schema (set or fix the upcast mapping of the "
+                "older version): "
+                + "; ".join(f"{v.pointer} {v.message}" for v in violations[:10]),
+                errors=[v.as_dict() for v in violations],
+            )
+            exc.mapped_data = data
             raise exc
         return data
 
@@ -649,6 +691,13 @@ class MfgIntegrationMessage(models.Model):
                 error=detail[:500],
             )
         self.sudo().write(values)
+        self.env["mfg.integration.metric"]._count(
+            "messages_processed",
+            system=system.code,
+            event_type=self.event_code,
+            outcome="dead" if values["state"] == "dead" else "retry",
+            error_class=values["error_class"],
+        )
         self.message_post(body=note)
         if values["state"] == "dead":
             system._check_dead_letter_threshold()
@@ -667,6 +716,7 @@ class MfgIntegrationMessage(models.Model):
         replayable.sudo().write(
             {"state": "queued", "next_attempt_at": False, "discard_reason": False}
         )
+        replayable._count_user_action("replays")
         for message in replayable:
             message.message_post(
                 body=self.env._(
@@ -675,6 +725,14 @@ class MfgIntegrationMessage(models.Model):
             )
         replayable._enqueue_processing()
         return True
+
+    def _count_user_action(self, metric):
+        """Count these messages in the ``replays`` or ``discards`` metric."""
+        Metric = self.env["mfg.integration.metric"]
+        for message in self:
+            Metric._count(
+                metric, system=message.system_id.code, direction=message.direction
+            )
 
     def _enqueue_processing(self):
         """Make sure jobs will process these messages: per system for inbound ones,
@@ -697,6 +755,7 @@ class MfgIntegrationMessage(models.Model):
         discardable.sudo().write(
             {"state": "discarded", "discard_reason": reason, "next_attempt_at": False}
         )
+        discardable._count_user_action("discards")
         # a discarded outbound message no longer holds its ordered successors
         discardable.filtered(lambda m: m.ordering_key)._enqueue_processing()
         for message in discardable:

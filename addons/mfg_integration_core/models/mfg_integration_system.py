@@ -1,7 +1,10 @@
 import re
+from datetime import timedelta
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import ValidationError
+
+from ..tools import iso_utc
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
@@ -115,6 +118,20 @@ class MfgIntegrationSystem(models.Model):
     )
     endpoint_count = fields.Integer(compute="_compute_counts")
     api_key_count = fields.Integer(compute="_compute_counts")
+    slo_ids = fields.One2many(
+        "mfg.integration.slo", "system_id", string="Service Level Objectives"
+    )
+    silence_minutes = fields.Integer(
+        string="Expected to Send Every (min)",
+        help="The longest silence expected of the system, in minutes (a machine "
+        "heartbeat, at least one event per shift): beyond it the responsible person "
+        "gets an activity and integration.system_silent is emitted (0: the system "
+        "may stay silent).",
+    )
+    silent_since = fields.Datetime(readonly=True, copy=False)
+    last_message_at = fields.Datetime(
+        string="Last Received", compute="_compute_last_message_at"
+    )
 
     _retry_positive = models.Constraint(
         "CHECK(retry_max_attempts >= 1 AND retry_base_seconds >= 1 "
@@ -125,12 +142,88 @@ class MfgIntegrationSystem(models.Model):
         "unique(company_id, code)",
         "A system with this code already exists in this company.",
     )
+    _silence_positive = models.Constraint(
+        "CHECK(silence_minutes >= 0)", "The expected silence cannot be negative."
+    )
 
     @api.depends("endpoint_ids", "api_key_ids")
     def _compute_counts(self):
         for system in self:
             system.endpoint_count = len(system.endpoint_ids)
             system.api_key_count = len(system.api_key_ids)
+
+    def _compute_last_message_at(self):
+        last = self._last_message_times()
+        for system in self:
+            system.last_message_at = last.get(system.id)
+
+    def _last_message_times(self):
+        """``{system id: when its last inbound message was received}``, one index
+        lookup per system."""
+        if not self.ids:
+            return {}
+        self.env["mfg.integration.message"].flush_model()
+        self.env.cr.execute(
+            """
+            SELECT s.id, (SELECT max(m.create_date) FROM mfg_integration_message m
+                           WHERE m.system_id = s.id AND m.direction = 'inbound')
+              FROM unnest(%s::int[]) AS s(id)
+            """,
+            [list(self.ids)],
+        )
+        return {system_id: when for system_id, when in self.env.cr.fetchall() if when}
+
+    @api.model
+    def _check_silence(self, now):
+        """Raise the silent-system alarm of each system expected to send that has
+        been silent longer than expected, and lower it when it sends again."""
+        systems = self.sudo().search(
+            ["|", ("silence_minutes", ">", 0), ("silent_since", "!=", False)]
+        )
+        last = systems._last_message_times()
+        for system in systems:
+            heard = last.get(system.id)
+            since = heard or system.create_date
+            limit = timedelta(minutes=system.silence_minutes)
+            silent = bool(system.silence_minutes) and now - since > limit
+            summary = self.env._("System silent: %(name)s", name=system.name)
+            if silent and not system.silent_since:
+                system.silent_since = now
+                system._notify_responsible(
+                    summary,
+                    self.env._(
+                        "%(system)s has sent nothing since %(since)s (UTC), but is "
+                        "expected to send at least every %(minutes)s minutes. Check "
+                        "the system, its network and its API key.",
+                        system=system.name,
+                        since=fields.Datetime.to_string(heard) if heard else "-",
+                        minutes=system.silence_minutes,
+                    ),
+                )
+                data = {
+                    "expected_every_minutes": system.silence_minutes,
+                    "detected_at": iso_utc(now),
+                }
+                if heard:
+                    data["last_message_at"] = iso_utc(heard)
+                system._emit_meta("integration.system_silent", **data)
+            elif not silent and system.silent_since:
+                system.silent_since = False
+                system._close_activities(
+                    summary,
+                    self.env._(
+                        "The system sent again (%(when)s UTC).",
+                        when=fields.Datetime.to_string(heard) if heard else "-",
+                    ),
+                )
+
+    def _close_activities(self, summary, feedback):
+        """Mark done the open to-dos of ``summary`` (what :meth:`_notify_responsible`
+        scheduled), with ``feedback``."""
+        for system in self.sudo():
+            system.activity_ids.filtered(
+                lambda a: a.summary == summary
+            ).action_feedback(feedback=feedback)
 
     def _compute_dead_letter_count(self):
         counts = dict(
@@ -144,12 +237,13 @@ class MfgIntegrationSystem(models.Model):
             system.dead_letter_count = counts.get(system, 0)
 
     def _check_dead_letter_threshold(self):
-        """Give the responsible person an activity when dead letters pile up."""
+        """Give the responsible person an activity when dead letters pile up, and
+        emit ``integration.dead_letter_threshold`` (once per activity)."""
         for system in self.sudo():
             threshold = system.dead_letter_threshold
             if not threshold or system.dead_letter_count < threshold:
                 continue
-            system._notify_responsible(
+            notified = system._notify_responsible(
                 self.env._("Dead letters to review"),
                 self.env._(
                     "%(count)s messages of %(system)s are dead letters. Review them "
@@ -158,11 +252,22 @@ class MfgIntegrationSystem(models.Model):
                     system=system.name,
                 ),
             )
+            if notified:
+                system._emit_meta(
+                    "integration.dead_letter_threshold",
+                    dead_letters=system.dead_letter_count,
+                    threshold=threshold,
+                    detected_at=iso_utc(fields.Datetime.now()),
+                )
 
     def _notify_responsible(self, summary, note):
         """Schedule a to-do for the system's responsible person, once: no new activity
-        while one with the same summary is still open."""
+        while one with the same summary is still open.
+
+        :return: the systems that got a new activity
+        """
         activity_type = self.env.ref("mail.mail_activity_data_todo")
+        notified = self.browse()
         for system in self.sudo():
             if system.activity_ids.filtered(
                 lambda a: a.activity_type_id == activity_type and a.summary == summary
@@ -174,6 +279,23 @@ class MfgIntegrationSystem(models.Model):
                 note=note,
                 user_id=(system.responsible_id or self.env.ref("base.user_admin")).id,
             )
+            notified |= system
+        return notified
+
+    def _meta_reference(self):
+        """The system as operational events name it."""
+        self.ensure_one()
+        return {"code": self.code, "name": self.name}
+
+    def _emit_meta(self, code, **data):
+        """Emit an operational event of the hub (``integration.*``) about this
+        system, to the endpoints subscribed to it (none: nothing is written)."""
+        self.ensure_one()
+        return (
+            self.env["mfg.integration.event.type"]
+            .sudo()
+            .emit(code, {"system": self._meta_reference(), **data}, subject=self.code)
+        )
 
     def action_view_dead_letters(self):
         self.ensure_one()

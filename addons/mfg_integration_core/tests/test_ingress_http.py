@@ -345,10 +345,11 @@ class TestIngressHttp(MfgIntegrationCase, HttpCase):
 
     def test_health(self):
         response = self.url_open("/api/mfg/v1/health")
-        self.assertEqual(response.status_code, 200, response.text)
         body = response.json()
         self.assertEqual(body["database"], "ok")
-        self.assertGreaterEqual(body["database_latency_ms"], 0)
+        # no job runner in this tier (test_metrics holds its lock to see "alive")
+        self.assertEqual(response.status_code, 503, response.text)
+        self.assertEqual(body["job_runner"], "down")
 
     def test_health_reports_a_read_only_database(self):
         # an administrator set the database read-only (maintenance): the hub cannot

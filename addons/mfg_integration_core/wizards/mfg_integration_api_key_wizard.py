@@ -23,6 +23,12 @@ class MfgIntegrationApiKeyWizard(models.TransientModel):
         "Empty: any address."
     )
 
+    metrics_scope = fields.Boolean(
+        string="Metrics",
+        help="The key may read the hub's metrics (for Prometheus) and the details "
+        "of its health check.",
+    )
+
     def action_generate(self):
         """Generate the key and open the dialog that shows it once."""
         self.ensure_one()
@@ -32,6 +38,7 @@ class MfgIntegrationApiKeyWizard(models.TransientModel):
             event_types=self.event_type_ids,
             expires_at=self.expires_at,
             allowed_networks=self.allowed_networks or False,
+            metrics_scope=self.metrics_scope,
         )
         return self.env["mfg.integration.secret.reveal"].reveal_action(
             clear,
