@@ -380,6 +380,25 @@ mfg_dropdb() {
 }
 
 # ---------------------------------------------------------------------------------------
+# Chromium, for Odoo's browser tests (HttpCase.browser_js)
+
+# mfg_ensure_chromium: true when a Chromium or Chrome is on the PATH; when none is
+# and apt-get works as root, install Debian's chromium and chromium-driver first.
+mfg_ensure_chromium() {
+    local browser
+    for browser in chromium chromium-browser google-chrome google-chrome-stable; do
+        command -v "$browser" >/dev/null 2>&1 && return 0
+    done
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        mfg_info "apt-get install chromium chromium-driver (Odoo's browser tests)"
+        { apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+            >/dev/null 2>&1
+    fi
+    command -v chromium >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------------------------------
 # The official AsyncAPI 3.0 JSON Schema (npm package @asyncapi/specs), for the pure tier
 
 MFG_ASYNCAPI_SPECS_VERSION=6.11.1

@@ -372,6 +372,8 @@ EOF
     # queue_job's own switch for "no runner" (jobrunner._is_runner_enabled); the
     # variable reaches this pytest process only, not the e2e server, which needs its
     # runner.
+    mfg_ensure_chromium ||
+        mfg_warn "no Chromium could be installed: Odoo skips its browser tests (see the skipped count)"
     ODOO_QUEUE_JOB_CHANNELS=root:0 \
         run_pytest odoo-tests 1 "$MFG_PY" -m pytest -p odoo -p no:cacheprovider -p no:warnings \
             --odoo-config="$conf" --odoo-database="$TEST_DB" --odoo-http \

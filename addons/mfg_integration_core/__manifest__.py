@@ -36,6 +36,7 @@
         "views/mfg_integration_mapping_views.xml",
         "wizards/mfg_integration_message_wizard_views.xml",
         "views/mfg_integration_message_views.xml",
+        "views/mfg_integration_overview_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",
         "wizards/mfg_integration_secret_reveal_views.xml",
         "views/res_users_views.xml",

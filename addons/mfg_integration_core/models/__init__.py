@@ -14,6 +14,7 @@ from . import mfg_integration_delivery
 from . import mfg_integration_metric
 from . import mfg_integration_slo
 from . import mfg_integration_version_usage
+from . import mfg_integration_overview
 from . import mfg_integration_xref
 from . import mfg_integration_mapping
 from . import mfg_integration_mapping_part
