@@ -1,6 +1,8 @@
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from .mfg_integration_system import SYSTEM_KINDS
+
 #: a due message waiting longer than this makes a system's status a warning
 WARNING_BACKLOG_SECONDS = 300
 #: the SQL function behind the overview's view
@@ -21,7 +23,7 @@ class MfgIntegrationOverview(models.Model):
     system_id = fields.Many2one("mfg.integration.system", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)
     responsible_id = fields.Many2one("res.users", readonly=True)
-    kind = fields.Char(readonly=True)
+    kind = fields.Selection(SYSTEM_KINDS, readonly=True)
     status = fields.Selection(
         [("ok", "OK"), ("warning", "Warning"), ("critical", "Critical")],
         readonly=True,
@@ -29,6 +31,18 @@ class MfgIntegrationOverview(models.Model):
     status_rank = fields.Integer(readonly=True)
     received_24h = fields.Integer(string="Received (24 h)", readonly=True)
     sent_24h = fields.Integer(string="Sent (24 h)", readonly=True)
+    finished_24h = fields.Integer(
+        string="Finished (24 h)",
+        readonly=True,
+        help="Messages of the last 24 hours that were processed or delivered, "
+        "failed for good or are retrying.",
+    )
+    processed_24h = fields.Integer(
+        string="Processed (24 h)",
+        readonly=True,
+        help="Inbound messages of the last 24 hours processed successfully (the "
+        "latency figures are theirs).",
+    )
     success_rate = fields.Float(
         string="Success Rate (%)",
         readonly=True,
@@ -39,7 +53,7 @@ class MfgIntegrationOverview(models.Model):
     latency_p95 = fields.Float(string="Processing p95 (s)", readonly=True)
     delivery_p95 = fields.Float(string="Delivery p95 (s)", readonly=True)
     backlog = fields.Integer(string="Waiting", readonly=True)
-    oldest_due_age = fields.Float(string="Oldest Due (s)", readonly=True)
+    oldest_due_age = fields.Integer(string="Oldest Due (s)", readonly=True)
     dead_letters = fields.Integer(readonly=True)
     oldest_dead_at = fields.Datetime(string="Dead Letters Since", readonly=True)
     top_error_class = fields.Char(string="Most Frequent Error", readonly=True)
@@ -65,9 +79,10 @@ class MfgIntegrationOverview(models.Model):
             RETURNS TABLE (
                 id integer, system_id integer, company_id integer,
                 responsible_id integer, kind varchar, silent_since timestamp,
-                received_24h integer, sent_24h integer, success_rate float8,
+                received_24h integer, sent_24h integer, finished_24h integer,
+                processed_24h integer, success_rate float8,
                 latency_p50 float8, latency_p95 float8, delivery_p95 float8,
-                backlog integer, oldest_due_age float8, dead_letters integer,
+                backlog integer, oldest_due_age integer, dead_letters integer,
                 oldest_dead_at timestamp, top_error_class varchar, replays integer,
                 slo_count integer, slo_breached integer, breached_since timestamp,
                 status varchar, status_rank integer
@@ -78,7 +93,8 @@ class MfgIntegrationOverview(models.Model):
               WITH figures AS (
                 SELECT s.id AS system_id, s.company_id, s.responsible_id, s.kind,
                        s.silent_since,
-                       win.received, win.sent, win.done, win.failed, win.p50, win.p95,
+                       win.received, win.sent, win.processed, win.done, win.failed,
+                       win.p50, win.p95,
                        win.delivery_p95, waiting.backlog, waiting.oldest_due,
                        dead.dead_letters, dead.oldest_dead_at, dead.top_error_class,
                        coalesce(replayed.replays, 0) AS replays,
@@ -86,6 +102,8 @@ class MfgIntegrationOverview(models.Model):
                   FROM mfg_integration_system s
                   CROSS JOIN LATERAL (
                     SELECT count(*) FILTER (WHERE m.direction = 'inbound') AS received,
+                           count(*) FILTER (WHERE m.direction = 'inbound'
+                                              AND m.state = 'done') AS processed,
                            count(*) FILTER (WHERE m.direction = 'outbound') AS sent,
                            count(*) FILTER (WHERE m.state = 'done') AS done,
                            count(*) FILTER (WHERE m.state IN ('dead', 'failed'))
@@ -147,6 +165,7 @@ class MfgIntegrationOverview(models.Model):
               SELECT f.system_id, f.system_id, f.company_id, f.responsible_id,
                      f.kind, f.silent_since,
                      f.received::integer, f.sent::integer,
+                     (f.done + f.failed)::integer, f.processed::integer,
                      CASE WHEN f.done + f.failed > 0
                           THEN round(100.0 * f.done / (f.done + f.failed), 1)
                      END::float8,
@@ -154,7 +173,7 @@ class MfgIntegrationOverview(models.Model):
                      round(f.p95::numeric, 2)::float8,
                      round(f.delivery_p95::numeric, 2)::float8,
                      f.backlog::integer,
-                     round(coalesce(f.oldest_due, 0)::numeric, 0)::float8,
+                     round(coalesce(f.oldest_due, 0)::numeric, 0)::integer,
                      f.dead_letters::integer, f.oldest_dead_at, f.top_error_class,
                      f.replays::integer, f.slo_count::integer,
                      f.slo_breached::integer, f.breached_since,

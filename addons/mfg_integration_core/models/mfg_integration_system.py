@@ -6,6 +6,16 @@ from odoo.exceptions import ValidationError
 
 from ..tools import iso_utc
 
+SYSTEM_KINDS = [
+    ("mes", "MES"),
+    ("qms", "QMS"),
+    ("cmms", "CMMS"),
+    ("wms", "WMS"),
+    ("iot", "IoT platform"),
+    ("supplier_portal", "Supplier portal"),
+    ("other", "Other"),
+]
+
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -36,15 +46,7 @@ class MfgIntegrationSystem(models.Model):
         "job channels and as the CloudEvents source of the system's events.",
     )
     kind = fields.Selection(
-        [
-            ("mes", "MES"),
-            ("qms", "QMS"),
-            ("cmms", "CMMS"),
-            ("wms", "WMS"),
-            ("iot", "IoT platform"),
-            ("supplier_portal", "Supplier portal"),
-            ("other", "Other"),
-        ],
+        SYSTEM_KINDS,
         required=True,
         default="other",
         tracking=True,
