@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -134,3 +135,19 @@ def test_health_sees_the_job_runner_and_gives_figures_to_operators(hub, committe
         url, headers={"Authorization": f"Bearer {hub['token']}"}, timeout=60
     )
     assert refused.status_code == 403
+
+
+def test_served_api_documents_are_valid(hub, e2e):
+    from openapi_spec_validator import validate as validate_openapi
+
+    base = f"{hub['base']}/api/mfg/v1"
+    validate_openapi(requests.get(f"{base}/openapi.json", timeout=60).json())
+    asyncapi = e2e.load_module(
+        "mfg_pure_test_asyncapi",
+        Path(__file__).parents[1] / "pure" / "test_asyncapi.py",
+    )
+    document = requests.get(f"{base}/asyncapi.json", timeout=60).json()
+    errors = sorted(asyncapi.official_validator().iter_errors(document), key=str)
+    assert not errors, [error.message for error in errors[:5]]
+    assert "work_order.progress_reported" in document["channels"]
+    assert "send.integration.circuit_opened" in document["operations"]
