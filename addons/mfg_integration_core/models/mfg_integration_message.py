@@ -161,8 +161,15 @@ class MfgIntegrationMessage(models.Model):
     # serves every lookup by system, and a system's latest message (silence alarm,
     # overview) and its messages of a time window without a scan
     _system_date_idx = models.Index("(system_id, direction, create_date)")
-    _pending_idx = models.Index(
-        "(system_id, next_attempt_at) WHERE state IN ('received', 'queued', 'failed')"
+    # what waits: the processing jobs' claims, and the backlog of the metrics and
+    # the health check (read from the index alone)
+    _waiting_idx = models.Index(
+        "(system_id, direction, next_attempt_at) INCLUDE (create_date) "
+        "WHERE state IN ('received', 'queued', 'failed')"
+    )
+    # the dead letters, for the metrics (read from the index alone)
+    _dead_idx = models.Index(
+        "(system_id, direction, error_class) INCLUDE (write_date) WHERE state = 'dead'"
     )
     _state_date_idx = models.Index("(state, create_date)")
     _outbound_due_idx = models.Index(

@@ -198,7 +198,7 @@ class MfgIntegrationMetric(models.Model):
                 )
         cr.execute(
             "SELECT channel, state, count(*) FROM queue_job "
-            "WHERE channel LIKE 'root.mfg\\_integration%%' GROUP BY channel, state"
+            "WHERE channel LIKE 'root.mfg\\_integration%' GROUP BY channel, state"
         )
         for channel, state, count in cr.fetchall():
             snapshot.set_gauge("jobs", count, channel=channel, state=state)
@@ -208,7 +208,7 @@ class MfgIntegrationMetric(models.Model):
     @api.model
     def _value(self, name, bucket=NO_BUCKET, **labels):
         """The current value of one counter series (or one histogram bucket), with
-        this transaction's pending samples: for tests and the dashboard."""
+        this transaction's pending samples: for tests and scripts."""
         if METRICS[name].kind == "gauge":
             raise ValueError(f"{name} is a gauge: read it from a snapshot.")
         key = encode_labels(name, labels)

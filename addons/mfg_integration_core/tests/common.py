@@ -12,7 +12,10 @@ from odoo.addons.mfg_integration_core.models.mfg_integration_endpoint import (
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration.schemas import check_schema, validate
+from mfg_integration.simulators import StubServer
+from mfg_integration.webhooks import generate_webhook_secret
 
+BATCH_TYPE = "application/cloudevents-batch+json"
 MANAGER = "mfg_integration_core.group_mfg_integration_manager"
 USER = "mfg_integration_core.group_mfg_integration_user"
 
@@ -58,6 +61,47 @@ class MfgIntegrationCase(TransactionCase):
         return {
             job.args[0] for job in trap.enqueued_jobs if job.method_name == job_method
         }
+
+    def receive_batch(self, key, *events):
+        """Send CloudEvents to the ingress as a batch with ``key`` (jobs trapped):
+        return the messages stored for them."""
+        body = json.dumps(list(events)).encode()
+        with trap_jobs():
+            self.env["mfg.integration.ingress"].receive_events(
+                key, BATCH_TYPE, lambda _limit: body, "corr-test", None
+            )
+        Message = self.env["mfg.integration.message"]
+        return Message.search([("ce_id", "in", [event["id"] for event in events])])
+
+    def outbound_endpoint(self, code="mes-orders", **values):
+        """An outbound endpoint of the test system, delivering to a stub server on
+        127.0.0.1 (started here, stopped after the test), subscribed to a new
+        outbound event type ``test.order_released``.
+
+        :return: ``(endpoint, server)``
+        """
+        server = StubServer()
+        server.start()
+        self.addCleanup(server.stop)
+        outbound = self._create_event_type("test.order_released")
+        outbound.direction = "outbound"
+        endpoint = self.env["mfg.integration.endpoint"].create(
+            {
+                "name": "MES orders",
+                "code": code,
+                "system_id": self.system.id,
+                "direction": "outbound",
+                "url": server.url("/hook"),
+                "signing_secret": generate_webhook_secret(),
+                "timeout": 2,
+                "delivery_concurrency": 1,
+                **values,
+            }
+        )
+        self.env["mfg.integration.subscription"].create(
+            {"event_type_id": outbound.id, "endpoint_id": endpoint.id}
+        )
+        return endpoint, server
 
     @classmethod
     def _create_event_type(cls, code, schema=None):

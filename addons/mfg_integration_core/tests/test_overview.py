@@ -1,4 +1,3 @@
-import json
 from datetime import timedelta
 
 from odoo import fields
@@ -8,7 +7,7 @@ from odoo.tests import HttpCase, tagged
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import MfgIntegrationCase, event_handler
-from .test_ingress_http import BATCH, cloudevent
+from .test_ingress_http import cloudevent
 
 OVERVIEW_URL = "/odoo/action-mfg_integration_core.mfg_integration_overview_action"
 #: waits for the system's card, then checks what a functional user reads on it
@@ -51,11 +50,7 @@ class TestOverview(MfgIntegrationCase, HttpCase):
         cls.system.responsible_id = cls.manager
 
     def receive(self, *events):
-        body = json.dumps(list(events)).encode()
-        with trap_jobs():
-            self.env["mfg.integration.ingress"].receive_events(
-                self.key, BATCH, lambda _limit: body, "corr-overview", None
-            )
+        return self.receive_batch(self.key, *events)
 
     def prepare(self):
         """Two processed events, a dead letter, one waiting; a breached objective."""

@@ -14,7 +14,7 @@ from mfg_integration.simulators import Answer, StubServer
 from mfg_integration.webhooks import generate_webhook_secret
 
 from .common import MfgIntegrationCase, event_handler
-from .test_ingress_http import BATCH, cloudevent
+from .test_ingress_http import cloudevent
 
 META_EVENTS = (
     "integration.endpoint_disabled",
@@ -69,12 +69,7 @@ class TestServiceLevels(MfgIntegrationCase):
         self.server.reset()
 
     def receive(self, *events):
-        body = json.dumps(list(events)).encode()
-        with trap_jobs():
-            self.env["mfg.integration.ingress"].receive_events(
-                self.key, BATCH, lambda _limit: body, "corr-slo", None
-            )
-        return self.Message.search([("ce_id", "in", [e["id"] for e in events])])
+        return self.receive_batch(self.key, *events)
 
     def meta(self, code):
         """The data of the meta-events ``code`` written for the alerting endpoint,
@@ -220,27 +215,8 @@ class TestServiceLevels(MfgIntegrationCase):
         self.assertNotIn("last_message_at", silent)
 
     def test_circuit_opened_and_endpoint_disabled_are_emitted_and_delivered(self):
-        target = StubServer()
-        target.start()
-        self.addCleanup(target.stop)
-        outbound = self._create_event_type("test.order_released")
-        outbound.direction = "outbound"
-        endpoint = self.env["mfg.integration.endpoint"].create(
-            {
-                "name": "MES orders",
-                "code": "mes-orders",
-                "system_id": self.system.id,
-                "direction": "outbound",
-                "url": target.url("/hook"),
-                "signing_secret": generate_webhook_secret(),
-                "timeout": 2,
-                "delivery_concurrency": 1,
-                "breaker_threshold": 1,
-                "breaker_cooldown": 30,
-            }
-        )
-        self.env["mfg.integration.subscription"].create(
-            {"event_type_id": outbound.id, "endpoint_id": endpoint.id}
+        endpoint, target = self.outbound_endpoint(
+            breaker_threshold=1, breaker_cooldown=30
         )
         Delivery = self.env["mfg.integration.delivery"]
         Types = self.env["mfg.integration.event.type"]
