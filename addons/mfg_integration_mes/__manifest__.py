@@ -16,6 +16,7 @@
     "demo": [
         "demo/mrp_demo.xml",
         "demo/mfg_integration_system_demo.xml",
+        "demo/mfg_integration_slo_demo.xml",
     ],
     "post_init_hook": "post_init_hook",
     "installable": True,
