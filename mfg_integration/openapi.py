@@ -15,10 +15,12 @@ The document only uses JSON values, so it can be served with ``json.dumps``.
 import copy
 import re
 
+from .cloudevents import MAX_BATCH_ITEMS
 from .schemas import DRAFT_2020_12, json_pointer, schema_urn
 
 API_PREFIX = "/api/mfg/v1"
-MAX_BATCH_ITEMS = 1000
+#: the longest Idempotency-Key header a batch may carry
+MAX_IDEMPOTENCY_KEY = 255
 MESSAGE_STATES = ("received", "queued", "done", "failed", "dead", "discarded")
 
 _COMPONENT_NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -402,7 +404,11 @@ def _parameters():
             "in": "header",
             "required": False,
             "description": "A key that makes a resent request return the first result.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_IDEMPOTENCY_KEY,
+            },
         },
         "CorrelationId": {
             "name": "X-Correlation-ID",

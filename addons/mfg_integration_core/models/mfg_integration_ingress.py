@@ -16,17 +16,21 @@ from mfg_integration import errors
 from mfg_integration.asyncapi import build_asyncapi
 from mfg_integration.cloudevents import decode_json, parse_batch, parse_event
 from mfg_integration.networks import address_allowed, parse_networks
-from mfg_integration.openapi import API_PREFIX, build_openapi
+from mfg_integration.openapi import (
+    API_PREFIX,
+    MAX_IDEMPOTENCY_KEY,
+    build_openapi,
+)
 from mfg_integration.ratelimit import decide, window_start
 from mfg_integration.schemas import parse_schema_urn, schema_urn, validate
 from mfg_integration.webhooks import verify_webhook
 
 from ..tools import iso_utc, utc_naive
+from .mfg_integration_endpoint import CODE_RE as ENDPOINT_CODE_RE
 
 #: media types of POST /events
 SINGLE_TYPES = ("application/cloudevents+json", "application/json")
 BATCH_TYPE = "application/cloudevents-batch+json"
-MAX_BATCH_ITEMS = 1000
 RATE_WINDOW = 60
 #: system parameter: networks that may read metrics and health details without a key
 METRICS_NETWORKS_PARAM = "mfg_integration.metrics_allowed_networks"
@@ -425,19 +429,30 @@ class MfgIntegrationIngress(models.AbstractModel):
     def _receive_batch(self, key, body, correlation_id, idempotency_key):
         system = key.system_id
         digest = hashlib.sha256(body).hexdigest()
+        if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise errors.MalformedRequest(
+                f"The Idempotency-Key header is {len(idempotency_key)} characters "
+                f"long; it may have at most {MAX_IDEMPOTENCY_KEY}."
+            )
         if idempotency_key:
             stored = self.env["mfg.integration.idempotency"]._lookup(
                 system, idempotency_key, digest
             )
             if stored is not None:
                 return 200, stored, {"Idempotent-Replayed": "true"}
-        items = parse_batch(decode_json(body), max_items=MAX_BATCH_ITEMS)
+        items = parse_batch(decode_json(body))
         results = [None] * len(items)
+        # the metric label of each item: the type of an item that parsed and names
+        # a catalogue event type; "" otherwise (an unknown type is any string, and
+        # an unparsed one may not even be storable)
+        labels = [""] * len(items)
         accepted, positions, first_index = [], [], {}
         for index, item in enumerate(items):
             base = f"/{index}"
             try:
                 event = parse_event(item, base=base)
+                if self._contract(event.type) is not None:
+                    labels[index] = event.type
                 if event.id in first_index:
                     results[index] = {
                         "index": index,
@@ -483,12 +498,9 @@ class MfgIntegrationIngress(models.AbstractModel):
                 result["id"] = first.get("id")
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         outcomes = Counter()
-        for item, result in zip(items, results, strict=True):
+        for label, result in zip(labels, results, strict=True):
             counts[result["status"]] += 1
-            event_type = item.get("type") if isinstance(item, dict) else None
-            if not isinstance(event_type, str) or self._contract(event_type) is None:
-                event_type = ""  # not a label: an unknown type is any string
-            outcomes[event_type, result["status"]] += 1
+            outcomes[label, result["status"]] += 1
         self._count_received(system, outcomes)
         response = {
             "correlation_id": correlation_id,
@@ -564,6 +576,13 @@ class MfgIntegrationIngress(models.AbstractModel):
 
     @api.model
     def _webhook_endpoint(self, code):
+        if not ENDPOINT_CODE_RE.match(code):
+            # no endpoint can have such a code, and the database may not even
+            # take it in a query (NUL); the code is not echoed
+            raise errors.NotFound(
+                "No inbound endpoint has this code: codes are lower-case letters, "
+                "digits, '_' and '-'."
+            )
         endpoint = (
             self.env["mfg.integration.endpoint"]
             .sudo()

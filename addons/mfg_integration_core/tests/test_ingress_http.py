@@ -271,6 +271,18 @@ class TestIngressHttp(MfgIntegrationCase, HttpCase):
         )
         self.assertProblem(other, 422, "idempotency-key-reused")
 
+    def test_idempotency_key_longer_than_the_contract_is_400(self):
+        for key in ("k" * 256, "k" * 10000):
+            response = self.post(
+                EVENTS,
+                [cloudevent("long-key")],
+                content_type=BATCH,
+                headers={"Idempotency-Key": key},
+            )
+            self.assertProblem(response, 400, "malformed-request")
+            self.assertIn("255", response.json()["detail"])
+        self.assertFalse(self.Message.search([("ce_id", "=", "long-key")]))
+
     def test_purge_crons_forget_old_keys_and_counters(self):
         Idempotency = self.env["mfg.integration.idempotency"]
         for key in ("old-key", "new-key"):
@@ -493,6 +505,14 @@ class TestWebhookHttp(MfgIntegrationCase, HttpCase):
             headers={"Content-Type": "application/json"},
         )
         self.assertEqual(response.status_code, 404)
+        # a code no endpoint can have, NUL included, is not looked up
+        response = self.url_open(
+            "/api/mfg/v1/webhooks/mes%00hooks",
+            data="{}",
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 404, response.text)
+        self.assertNotIn("\x00", response.json()["detail"])
         response = self.send(json.dumps({"type": "test.order_started"}), "msg_nodata")
         self.assertEqual(response.status_code, 422)
         self.assertEqual(response.json()["errors"][0]["pointer"], "/data")
