@@ -55,6 +55,7 @@ from .maintenance_simulators import (
     describe_job,
 )
 from .mes_simulator import (
+    ACKNOWLEDGE_MODES,
     DEFAULT_PATH,
     DEFAULT_SCRAP_RATE,
     DEFAULT_SOURCE,
@@ -303,6 +304,14 @@ def _add_simulate(commands):
         choices=REMAINING_ACTIONS,
         default="close",
         help="remaining_quantity_action of the completions (default: close)",
+    )
+    mes.add_argument(
+        "--acknowledge",
+        choices=ACKNOWLEDGE_MODES,
+        default="no",
+        help="answer each release with production_order.release_acknowledged "
+        "first, as Odoo's release gate expects: accept (then run the order) or "
+        "refuse (and not run it); default: no answer",
     )
     _add_run_options(mes, "--orders", "orders are completed", "release")
     _add_cmms(systems)
@@ -912,6 +921,7 @@ def _build_simulator(args, key, secrets, printer):
                 secrets,
                 scrap_rate=args.scrap_rate,
                 remaining=args.remaining,
+                acknowledge=args.acknowledge,
                 **common,
             )
         elif args.system == "qms":

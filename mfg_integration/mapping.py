@@ -389,6 +389,12 @@ def _expression_problem(text):
     return _function_problem(parsed.parsed)
 
 
+#: public names of the JMESPath helpers, for the other modules that evaluate
+#: expressions written by administrators (process flows)
+compile_expression = _compile_expression
+expression_problem = _expression_problem
+
+
 def _zone(name):
     """Return the :class:`ZoneInfo` of ``name``.
 

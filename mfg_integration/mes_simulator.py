@@ -29,6 +29,8 @@ queued when the simulator stops is not run (the hub considers it delivered).
 import math
 from dataclasses import dataclass
 
+from .cloudevents import format_time
+
 # MAX_BODY and SimulatorStopped moved to .simulation; still importable from here.
 from .simulation import (  # noqa: F401
     DEFAULT_SPEED,
@@ -38,6 +40,7 @@ from .simulation import (  # noqa: F401
     WebhookSimulator,
     check_now,
     check_speed,
+    correlation_id,
     date_entries,
 )
 from .simulation import is_number as _is_number
@@ -47,6 +50,10 @@ CANCELLED = "production_order.cancelled"
 PROGRESS = "work_order.progress_reported"
 CONSUMED = "material.consumed"
 COMPLETED = "production_order.completed"
+ACKNOWLEDGED = "production_order.release_acknowledged"
+#: how the simulator answers a release: not at all (no release gate in Odoo),
+#: accepting it (routing confirmed) before running the order, or refusing it
+ACKNOWLEDGE_MODES = ("no", "accept", "refuse")
 
 DEFAULT_SOURCE = "urn:mfg-integration:simulator:mes"
 DEFAULT_PATH = "/odoo/events"
@@ -535,6 +542,9 @@ class MesSimulator(WebhookSimulator):
         a list of them during a rotation
     :param scrap_rate: the expected share of scrapped parts per work order
     :param remaining: ``remaining_quantity_action`` of completions
+    :param acknowledge: ``no`` (default), ``accept`` or ``refuse``: whether each
+        release is first answered with ``production_order.release_acknowledged``
+        (Odoo's release gate waits for it); a refused order is not run
     :param options: ``listen`` (default ``("127.0.0.1", 0)``), ``path`` (default
         :data:`DEFAULT_PATH`), ``speed`` (default :data:`DEFAULT_SPEED`), ``seed``,
         ``source`` (default :data:`DEFAULT_SOURCE`), ``clock``, ``sleep``, ``log``
@@ -572,13 +582,58 @@ class MesSimulator(WebhookSimulator):
         *,
         scrap_rate=DEFAULT_SCRAP_RATE,
         remaining="close",
+        acknowledge="no",
         **options,
     ):
         check_settings(options.get("speed", DEFAULT_SPEED), scrap_rate, remaining)
+        if acknowledge not in ACKNOWLEDGE_MODES:
+            raise ValueError(
+                f"acknowledge is one of {', '.join(ACKNOWLEDGE_MODES)}, not "
+                f"{acknowledge!r}."
+            )
         super().__init__(client, secret, **options)
         self.scrap_rate = float(scrap_rate)
         self.remaining = remaining
+        self.acknowledge = acknowledge
         self._cancelled = set()
+
+    def _run(self, event, reference):
+        if self.acknowledge == "no" or self._acknowledge(event, reference):
+            super()._run(event, reference)
+
+    def _acknowledge(self, event, reference):
+        """Answer a release as an MES behind Odoo's release gate: accepted, with the
+        work orders whose routing it confirms, or refused with a reason; return
+        whether the order runs."""
+        accepted = self.acknowledge == "accept"
+        data = {
+            "production_order": reference,
+            "accepted": accepted,
+            "acknowledged_at": format_time(self._clock()),
+            "acknowledged_by": "MES simulator",
+        }
+        if accepted:
+            references = [
+                work_order["reference"]
+                for work_order in event.data.get("work_orders") or ()
+                if isinstance(work_order, dict)
+                and isinstance(work_order.get("reference"), str)
+            ]
+            if references:
+                data["routing_confirmed"] = references
+        else:
+            data["reason"] = "Refused by the MES simulator (acknowledge: refuse)."
+        sent = self._play(
+            [(0.0, ACKNOWLEDGED, data)],
+            reference,
+            subject=reference,
+            correlation_id=correlation_id(self.system.lower(), reference),
+        )
+        self._log(
+            f"{reference}: release {'accepted' if accepted else 'refused'}"
+            + ("" if sent else " (the hub refused the answer)")
+        )
+        return accepted and sent
 
     def _noted(self, events):
         # Seen at once, so that a running order stops before its next event.

@@ -145,6 +145,26 @@ _METRICS = (
         ("channel", "state"),
     ),
     Metric(
+        "flow_runs",
+        "gauge",
+        "Process flow runs that have not ended, by flow and state: running, "
+        "waiting (for an event or an approval) or incident.",
+        ("flow", "state"),
+    ),
+    Metric(
+        "flow_runs_ended",
+        "counter",
+        "Process flow runs that ended, by flow and outcome: done or cancelled.",
+        ("flow", "outcome"),
+    ),
+    Metric(
+        "flow_incidents",
+        "counter",
+        "Process flow runs that became incidents, by flow, step and error class "
+        "(flow.timeout for a wait that timed out).",
+        ("flow", "step", "error_class"),
+    ),
+    Metric(
         "scrape_duration_seconds",
         "gauge",
         "Seconds the database queries of this scrape took.",
@@ -153,6 +173,8 @@ _METRICS = (
 )
 METRICS = {metric.name: metric for metric in _METRICS}
 CIRCUIT_STATES = ("closed", "open", "half_open")
+#: the states of a flow run that has not ended
+FLOW_LIVE_STATES = ("running", "waiting", "incident")
 
 
 def _label_value(value):

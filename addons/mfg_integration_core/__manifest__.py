@@ -2,7 +2,7 @@
     "name": "Manufacturing Integration Hub",
     "summary": "Governed integration hub for MES, QMS, CMMS, WMS, IoT and supplier "
     "systems: registry, API keys, event catalogue",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",
@@ -37,6 +37,7 @@
         "wizards/mfg_integration_message_wizard_views.xml",
         "views/mfg_integration_message_views.xml",
         "views/mfg_integration_overview_views.xml",
+        "views/mfg_integration_flow_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",
         "wizards/mfg_integration_secret_reveal_views.xml",
         "views/res_users_views.xml",

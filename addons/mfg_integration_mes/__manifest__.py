@@ -1,7 +1,7 @@
 {
     "name": "Manufacturing Integration: MES",
     "summary": "Canonical production and shop-floor events exchanged with a MES",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",
@@ -11,6 +11,7 @@
     "data": [
         "security/mfg_integration_mes_security.xml",
         "data/mfg_integration_event_type_data.xml",
+        "data/mfg_integration_flow_data.xml",
         "views/mrp_production_views.xml",
     ],
     "demo": [

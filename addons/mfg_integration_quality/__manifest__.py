@@ -1,7 +1,7 @@
 {
     "name": "Manufacturing Integration: Quality",
     "summary": "Canonical inspection, nonconformance and disposition events for a QMS",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Manufacturing/Quality",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",
@@ -9,6 +9,7 @@
     "development_status": "Alpha",
     "depends": [
         "mfg_integration_core",
+        "mfg_integration_maintenance",
         "mrp",
         "stock",
         "quality_control_oca",
@@ -18,6 +19,7 @@
         "security/mfg_integration_quality_security.xml",
         "data/mfg_integration_event_type_data.xml",
         "data/mfg_integration_quality_data.xml",
+        "data/mfg_integration_flow_data.xml",
         "views/quality_views.xml",
     ],
     "demo": [

@@ -135,3 +135,100 @@ def _run_and_check(hub, committed, simulator):
         )
         < 1e-6
     )
+
+
+def _wait_for(committed, probe, done, timeout=RUN_TIMEOUT):
+    """Poll ``probe(env)`` until ``done(value)`` or the timeout; return the value."""
+    deadline = time.monotonic() + timeout
+    value = committed(probe)
+    while time.monotonic() < deadline and not done(value):
+        time.sleep(0.5)
+        value = committed(probe)
+    return value
+
+
+def test_release_gate_waits_for_the_mes_acknowledgement(
+    hub, committed, outbound_endpoint
+):
+    """The production release gate against the MES simulator over HTTP: the
+    order goes out only at the gate, the MES accepts it, the job runner moves the
+    flow on, the order is released in Odoo and run to done."""
+    secret = generate_webhook_secret()
+    client = Client(hub["base"], hub["token"], timeout=60, max_attempts=8)
+    simulator = MesSimulator(
+        client, secret, speed=3000, scrap_rate=0.0, seed=5, acknowledge="accept"
+    )
+
+    def gate(on):
+        def switch(env):
+            product = env["product.product"].search(
+                [("default_code", "=", "FG-PUMP-200")], limit=1
+            )
+            product.product_tmpl_id.mfg_release_gate = on
+
+        committed(switch)
+
+    with simulator:
+        outbound_endpoint(
+            hub["system_id"], simulator.url, secret, "production_order.released"
+        )
+        gate(True)
+        try:
+
+            def confirm(env):
+                product = env["product.product"].search(
+                    [("default_code", "=", "FG-PUMP-200")], limit=1
+                )
+                order = env["mrp.production"].create(
+                    {"product_id": product.id, "product_qty": 2}
+                )
+                order.action_confirm()
+                return order.id
+
+            order_id = committed(confirm)
+
+            def flow(env):
+                order = env["mrp.production"].browse(order_id)
+                run = env["mfg.integration.flow.run"].search(
+                    [("res_model", "=", "mrp.production"), ("res_id", "=", order_id)]
+                )
+                return run.state, order.mfg_release_state, order.state
+
+            state = _wait_for(
+                committed,
+                flow,
+                lambda value: value[0] in ("done", "incident", "cancelled"),
+            )
+            assert state[:2] == ("done", "released"), state
+            assert simulator.wait_completed(1, timeout=RUN_TIMEOUT), (
+                simulator.counts,
+                simulator.failures,
+            )
+            assert not simulator.failures, simulator.failures
+            state = _wait_for(committed, flow, lambda value: value[2] == "done")
+            assert state == ("done", "released", "done"), state
+
+            def timeline(env):
+                run = env["mfg.integration.flow.run"].search(
+                    [("res_model", "=", "mrp.production"), ("res_id", "=", order_id)]
+                )
+                ack = run.run_step_ids.filtered(
+                    lambda s: s.step_id.code == "acknowledged"
+                )
+                return (
+                    [(s.step_id.code, s.state) for s in run.run_step_ids],
+                    ack.message_id.ce_source,
+                )
+
+            steps, source = committed(timeline)
+            assert steps == [
+                ("availability", "done"),
+                ("component_holds", "done"),
+                ("release", "done"),
+                ("acknowledged", "done"),
+                ("accepted", "done"),
+                ("mark_released", "done"),
+            ], steps
+            assert source == "urn:mfg-integration:simulator:mes"
+        finally:
+            gate(False)

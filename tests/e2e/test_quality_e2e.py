@@ -1,7 +1,9 @@
 """A failed incoming inspection sent over HTTP puts the lot in quarantine in Odoo,
 opens a nonconformity that reaches the QMS signed, and the disposition the QMS
 sends back releases the stock (the QMS simulator against a real server and its job
-runner)."""
+runner). The nonconformance containment flow runs alongside: the quality manager's
+approval sends the supplier's corrective action request, and the run takes the
+disposition that came while it waited for the approval."""
 
 import time
 import uuid
@@ -137,3 +139,58 @@ def _run_and_check(committed, data, qms):
         assert failed.mfg_nonconformity_id == nonconformity
 
     committed(check)
+
+    _check_containment(committed, data)
+
+
+def _check_containment(committed, data):
+    def run_of(env):
+        return env["mfg.integration.flow.run"].search(
+            [
+                ("flow_id.code", "=", "nonconformance-containment"),
+                ("start_message_id.system_id", "=", data["system_id"]),
+            ]
+        )
+
+    def waiting(env):
+        run = run_of(env)
+        return run.state, run.current_step_id.code
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    state = committed(waiting)
+    while time.monotonic() < deadline and state != ("waiting", "approve_scar"):
+        time.sleep(0.5)
+        state = committed(waiting)
+    assert state == ("waiting", "approve_scar"), state
+
+    def approve(env):
+        run = run_of(env)
+        run.with_user(env.ref("base.user_admin")).action_approve()
+
+    committed(approve)
+
+    def ended(env):
+        run = run_of(env)
+        return run.state, [(s.step_id.code, s.state) for s in run.run_step_ids]
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    state, steps = committed(ended)
+    while time.monotonic() < deadline and state not in ("done", "incident"):
+        time.sleep(0.5)
+        state, steps = committed(ended)
+    assert state == "done", (state, steps)
+    assert steps == [
+        ("quarantine", "done"),
+        ("equipment_known", "done"),
+        ("supplier", "done"),
+        ("approve_scar", "done"),
+        ("scar", "done"),
+        ("disposition", "done"),
+        ("close", "done"),
+    ], steps
+
+    def scar(env):
+        nonconformity = run_of(env)._record()
+        return nonconformity.action_ids.filtered("mfg_scar").mapped("reference")
+
+    assert len(committed(scar)) == 1

@@ -272,7 +272,7 @@ def test_mixed_catalogue_is_valid(spec_validator):
 
 
 def test_real_catalogue_is_valid(spec_validator):
-    assert len(CATALOGUE) == 21  # 15 seed event types, 6 meta-events
+    assert len(CATALOGUE) == 22  # 16 domain event types, 6 meta-events
     document = build_asyncapi(CATALOGUE, server_url="https://erp.example.com")
     assert_valid(spec_validator, document)
     assert_refs_resolve(document)

@@ -54,6 +54,8 @@ EXPECTED_EVENTS = {
     "nonconformance.opened": (QUALITY, "outbound"),
     "supplier_corrective_action.opened": (QUALITY, "outbound"),
     "batch.disposition_approved": (QUALITY, "inbound"),
+    # the MES's answer to an order released behind a release gate (process flows)
+    "production_order.release_acknowledged": (MES, "inbound"),
     # operational events of the hub itself (meta-events), for a plant's alerting
     "integration.endpoint_disabled": (CORE, "outbound"),
     "integration.circuit_opened": (CORE, "outbound"),

@@ -472,6 +472,42 @@ def test_a_signed_release_is_run_once_through_the_sdk(hub, simulator):
     assert simulator.reports == [order_report(expected, release_id=event["id"])]
 
 
+@pytest.mark.parametrize("mode", ["accept", "refuse"])
+def test_a_release_gate_is_answered_first(hub, mode):
+    logged = []
+    with (
+        Client(hub.base_url, API_KEY, sleep=lambda _s: None) as client,
+        MesSimulator(
+            client,
+            SECRET,
+            speed=1e7,
+            seed=9,
+            log=logged.append,
+            clock=lambda: NOW,
+            acknowledge=mode,
+        ) as sim,
+    ):
+        assert post(sim.url, released_event()).status_code == 202
+        assert sim.wait_idle(WAIT)
+    sent = sent_events(hub)
+    answer = sent[0]
+    assert answer["type"] == "production_order.release_acknowledged"
+    assert validate(schema(answer["type"]), answer["data"]) == []
+    assert answer["data"]["production_order"] == "WH/MO/00042"
+    assert answer["data"]["accepted"] is (mode == "accept")
+    assert hub.requests[0].headers["X-Correlation-ID"] == "mes:WH/MO/00042"
+    if mode == "accept":
+        references = [wo["reference"] for wo in example_release()["work_orders"]]
+        assert answer["data"]["routing_confirmed"] == references
+        assert sim.counts["completed"] == 1
+        assert len(sent) > 1
+    else:
+        assert "Refused" in answer["data"]["reason"]
+        assert sim.counts["completed"] == 0
+        assert len(sent) == 1, "a refused order is not run"
+    assert any("release" in line for line in logged)
+
+
 def test_bad_or_missing_signatures_are_refused_and_not_run(hub, simulator):
     event = released_event()
     wrong = post(simulator.url, event, secret=generate_webhook_secret())
@@ -635,6 +671,8 @@ def test_constructor_checks_its_settings():
         MesSimulator(None, SECRET, speed=-1)
     with pytest.raises(ValueError):
         MesSimulator(None, SECRET, listen=("127.0.0.1", 70000))
+    with pytest.raises(ValueError, match="acknowledge"):
+        MesSimulator(None, SECRET, acknowledge="maybe")
 
 
 # -- the command line ------------------------------------------------------------

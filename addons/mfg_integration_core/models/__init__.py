@@ -22,6 +22,12 @@ from . import mfg_integration_mapping_line
 from . import mfg_integration_mapping_transform
 from . import mfg_integration_mapping_value
 from . import mfg_integration_resolver
+from . import mfg_integration_flow_action
+from . import mfg_integration_flow
+from . import mfg_integration_flow_step
+from . import mfg_integration_flow_run
+from . import mfg_integration_flow_run_step
 from . import mfg_integration_linked_mixin
+from . import stock_lot
 from . import res_users
 from . import ir_http

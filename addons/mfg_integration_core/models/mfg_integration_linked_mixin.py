@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.fields import Domain
 
+from .mfg_integration_flow_run import RUN_STATES
 from .mfg_integration_message import STATES
 
 
@@ -27,6 +28,16 @@ class MfgIntegrationLinkedMixin(models.AbstractModel):
         string="Last Integration State",
         compute="_compute_mfg_integration_messages",
         groups="mfg_integration_core.group_mfg_integration_user",
+    )
+
+    mfg_flow_run_count = fields.Integer(
+        string="Process Runs", compute="_compute_mfg_flow_runs"
+    )
+    mfg_flow_state = fields.Selection(
+        RUN_STATES,
+        string="Process",
+        compute="_compute_mfg_flow_runs",
+        help="Where the latest process flow about this record stands.",
     )
 
     def _mfg_integration_records(self):
@@ -56,11 +67,43 @@ class MfgIntegrationLinkedMixin(models.AbstractModel):
             last = Message.search(domain, limit=1, order="id desc")
             record.mfg_integration_last_state = last.state
 
+    def _mfg_open(self, xmlid, domain):
+        """The window action ``xmlid`` on the records of ``domain``."""
+        action = self.env["ir.actions.act_window"]._for_xml_id(xmlid)
+        action["domain"] = list(domain)
+        action["context"] = {}
+        return action
+
     def action_view_mfg_integration_messages(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "mfg_integration_core.mfg_integration_message_action"
+        return self._mfg_open(
+            "mfg_integration_core.mfg_integration_message_action",
+            self._mfg_integration_message_domain(),
         )
-        action["domain"] = list(self._mfg_integration_message_domain())
-        action["context"] = {}
+
+    def _mfg_flow_run_domain(self):
+        self.ensure_one()
+        return [("res_model", "=", self._name), ("res_id", "=", self.id)]
+
+    def _compute_mfg_flow_runs(self):
+        Run = self.env["mfg.integration.flow.run"]
+        for record in self:
+            runs = (
+                Run.search(record._mfg_flow_run_domain(), order="id desc")
+                if record.id
+                else Run
+            )
+            record.mfg_flow_run_count = len(runs)
+            record.mfg_flow_state = runs[:1].state
+
+    def action_view_mfg_flow_runs(self):
+        """The record's process runs (the run itself when there is one)."""
+        self.ensure_one()
+        action = self._mfg_open(
+            "mfg_integration_core.mfg_integration_flow_run_action",
+            self._mfg_flow_run_domain(),
+        )
+        runs = self.env["mfg.integration.flow.run"].search(action["domain"])
+        if len(runs) == 1:
+            action.update(view_mode="form", views=[(False, "form")], res_id=runs.id)
         return action

@@ -502,6 +502,8 @@ class MfgIntegrationMessage(models.Model):
             data = self._canonical_data(json.loads(sudo.payload))
             with self.env.cr.savepoint():
                 result = handler(as_system, data)
+                # the flows it starts or moves on go with the message's outcome
+                self.env["mfg.integration.flow"]._on_processed(self, data, result)
         except DatabaseError as exc:
             if isinstance(exc, CONCURRENCY_ERRORS):
                 raise  # queue_job retries the whole job in a new transaction

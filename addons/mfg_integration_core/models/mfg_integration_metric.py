@@ -6,6 +6,7 @@ from odoo.tools import SQL
 
 from mfg_integration.metrics import (
     CIRCUIT_STATES,
+    FLOW_LIVE_STATES,
     METRICS,
     NO_BUCKET,
     Snapshot,
@@ -196,6 +197,18 @@ class MfgIntegrationMetric(models.Model):
                     endpoint=endpoint,
                     state=state,
                 )
+        cr.execute(
+            """
+            SELECT f.code, r.state, count(*)
+              FROM mfg_integration_flow_run r
+              JOIN mfg_integration_flow f ON f.id = r.flow_id
+             WHERE r.state IN %s
+             GROUP BY f.code, r.state
+            """,
+            (FLOW_LIVE_STATES,),
+        )
+        for flow, state, count in cr.fetchall():
+            snapshot.set_gauge("flow_runs", count, flow=flow, state=state)
         cr.execute(
             "SELECT channel, state, count(*) FROM queue_job "
             "WHERE channel LIKE 'root.mfg\\_integration%' GROUP BY channel, state"

@@ -1,3 +1,4 @@
+import contextlib
 import json
 import logging
 import uuid
@@ -176,6 +177,33 @@ def event_handler(env, code, func):
     name = env["mfg.integration.handler"]._handler_method_name(code)
     with patch.object(handler_class, name, func, create=True):
         yield
+
+
+@contextmanager
+def flow_actions(env, **funcs):
+    """Register flow actions ``code=func`` for the duration of a test (each func
+    is called ``func(actions, run, step)``; its docstring's first line is its label).
+
+    Tests only: real actions are ``_flow_<code>`` methods that domain modules add to
+    ``mfg.integration.flow.action`` by inheritance.
+    """
+    action_class = type(env["mfg.integration.flow.action"])
+    with contextlib.ExitStack() as stack:
+        for code, func in funcs.items():
+            stack.enter_context(
+                patch.object(action_class, f"_flow_{code}", func, create=True)
+            )
+        yield
+
+
+def run_jobs(trap, rounds=20):
+    """Perform the trapped jobs, and the jobs they enqueue, until none is left
+    (jobs whose time has not come find nothing to do)."""
+    for _round in range(rounds):
+        if not trap.enqueued_jobs:
+            return
+        trap.perform_enqueued_jobs()
+    raise AssertionError(f"jobs still enqueued after {rounds} rounds")
 
 
 class DomainFlowMixin:

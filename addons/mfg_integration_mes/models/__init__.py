@@ -4,3 +4,6 @@ from . import mrp_production
 from . import mrp_workorder
 from . import stock_move
 from . import mfg_integration_handler
+from . import stock_picking_type
+from . import product_template
+from . import mfg_integration_flow_action

@@ -15,3 +15,6 @@ class MfgIntegrationHandler(models.AbstractModel):
 
     def _handle_production_order__completed(self, message, data):
         return self.env["mrp.production"]._mfg_handle_completed(message, data)
+
+    def _handle_production_order__release_acknowledged(self, message, data):
+        return self.env["mrp.production"]._mfg_handle_release_ack(message, data)

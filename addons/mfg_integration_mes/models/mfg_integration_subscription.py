@@ -12,6 +12,8 @@ class MfgIntegrationSubscription(models.Model):
         trigger = self.env.context.get("mfg_integration_release_trigger")
         if not trigger or record is None or record._name != "mrp.production":
             return True
+        if trigger == "gate":
+            return True  # an order that passed its release gate goes to every MES
         chosen = self.system_id.mes_release_trigger
         if trigger == "update":
             return chosen == "confirm" or record.is_planned

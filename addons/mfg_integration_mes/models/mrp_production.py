@@ -8,6 +8,9 @@ from odoo.addons.mfg_integration_core.tools import iso_utc
 from mfg_integration import errors
 
 RELEASED = "production_order.released"
+#: the code of the flow that stands between confirmation and release when a gate is
+#: enabled for the operation type or the product
+RELEASE_GATE_FLOW = "production-release-gate"
 CANCELLED = "production_order.cancelled"
 #: a work center code the release schema accepts
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$")
@@ -28,6 +31,16 @@ class MrpProduction(models.Model):
         help="The order was sent to the MES (production_order.released).",
     )
     mfg_integration_plan_released = fields.Boolean(copy=False, readonly=True)
+    mfg_release_state = fields.Selection(
+        [("gated", "At the release gate"), ("released", "Released")],
+        string="Release Gate",
+        copy=False,
+        readonly=True,
+        tracking=True,
+        help="Orders of an operation type or product with a release gate wait at "
+        "the gate after confirmation: components reserved, no lot on hold, released "
+        "to the MES and acknowledged by it, then released.",
+    )
 
     def _mfg_integration_records(self):
         return [self, self.workorder_ids]
@@ -40,10 +53,39 @@ class MrpProduction(models.Model):
         res = super(
             MrpProduction, self.with_context(mfg_integration_releasing=True)
         ).action_confirm()
-        self.filtered(lambda p: p.state not in ("draft", "cancel"))._mfg_release(
-            "confirm"
+        confirmed = self.filtered(lambda p: p.state not in ("draft", "cancel"))
+        gated = confirmed.filtered(
+            lambda p: p._mfg_gated() and p.mfg_release_state != "released"
         )
+        (confirmed - gated)._mfg_release("confirm")
+        gated._mfg_start_release_gate()
         return res
+
+    def _mfg_gated(self):
+        """Whether a release gate is enabled for this order."""
+        self.ensure_one()
+        return bool(
+            self.picking_type_id.mfg_release_gate
+            or self.product_id.product_tmpl_id.mfg_release_gate
+        )
+
+    def _mfg_start_release_gate(self):
+        """Start the release gate flow of each order; an order whose gate flow is
+        archived is released as if it had no gate."""
+        Flow = self.env["mfg.integration.flow"]
+        for production in self:
+            run = Flow._start_by_code(
+                RELEASE_GATE_FLOW,
+                production,
+                data={"production_order": production.name},
+                key=production.name,
+            )
+            if run:
+                production.with_context(
+                    mfg_integration_releasing=True
+                ).mfg_release_state = "gated"
+            else:
+                production._mfg_release("confirm")
 
     def button_plan(self):
         res = super(
@@ -116,13 +158,17 @@ class MrpProduction(models.Model):
 
     def _mfg_release(self, trigger):
         """Emit ``production_order.released`` for these orders to the subscribed
-        systems that take it at ``trigger`` (``confirm``, ``plan``, or ``update`` for a
-        changed order already released), and bind the work order references."""
+        systems that take it at ``trigger`` (``confirm``, ``plan``, ``update`` for a
+        changed order already released, or ``gate``: every subscribed system, when
+        the order passes its release gate), and bind the work order references."""
         EventType = self.env["mfg.integration.event.type"]
-        if not self or not EventType._has_subscribers(RELEASED):
+        productions = self
+        if trigger != "gate":  # only the gate flow releases an order at its gate
+            productions = self.filtered(lambda p: p.mfg_release_state != "gated")
+        if not productions or not EventType._has_subscribers(RELEASED):
             return
         EventType = EventType.with_context(mfg_integration_release_trigger=trigger)
-        for production in self:
+        for production in productions:
             if not production.workorder_ids:
                 production.message_post(
                     body=self.env._(
@@ -454,6 +500,38 @@ class MrpProduction(models.Model):
         )
 
     @api.model
+    def _mfg_handle_release_ack(self, message, data):
+        """production_order.release_acknowledged: the MES's answer to an order
+        released behind a gate. The gate flow waiting for it moves on (when the
+        message is processed); an order no gate waits for refuses it."""
+        production = self.env["mfg.integration.resolver"].resolve(
+            message.system_id,
+            "production_order",
+            data["production_order"],
+            "/data/production_order",
+        )
+        production._mfg_check_open()
+        Run = self.env["mfg.integration.flow.run"]
+        if not Run._awaiting(production, message.event_type_id):
+            raise errors.BusinessRuleError(
+                self.env._(
+                    "/data/production_order: no release gate of %(order)s waits for "
+                    "an acknowledgement now.",
+                    order=production.name,
+                ),
+                errors=[
+                    {"pointer": "/data/production_order", "message": "not awaited"}
+                ],
+            )
+        if data["accepted"]:
+            summary = self.env._("release accepted by the MES")
+        else:
+            summary = self.env._(
+                "release refused by the MES: %(reason)s", reason=data["reason"]
+            )
+        message._post_note(production, summary)
+        return production
+
     def _mfg_handle_completed(self, message, data):
         production = self.env["mfg.integration.resolver"].resolve(
             message.system_id,

@@ -8,3 +8,4 @@ from . import qc_inspection
 from . import mfg_integration_system
 from . import mfg_integration_handler
 from . import mfg_integration_resolver
+from . import mfg_integration_flow_action

@@ -558,10 +558,32 @@ class MgmtsystemNonconformity(models.Model):
             action._mfg_announce(nonconformity)
         return True
 
+    def _mfg_open_actions(self):
+        """The actions of the nonconformity that are not done yet."""
+        self.ensure_one()
+        return self._get_all_actions().filtered(lambda a: not a.stage_id.is_ending)
+
     def _mfg_close(self, evaluation):
-        """Close the nonconformity (nothing of it is left in quarantine)."""
+        """Close the nonconformity (nothing of it is left in quarantine). One whose
+        actions are not all done (a supplier's corrective action under way) stays
+        open, with a note: the management system closes it with its last action.
+
+        :return: whether it is closed
+        """
+        open_actions = self._mfg_open_actions()
+        if open_actions:
+            self.message_post(
+                body=self.env._(
+                    "%(evaluation)s Left open until its actions are done: %(actions)s.",
+                    evaluation=evaluation,
+                    actions=", ".join(open_actions.mapped("display_name")),
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+            return False
         stage = self.env.ref("mgmtsystem_nonconformity.stage_done")
         values = {"stage_id": stage.id}
         if not self.evaluation_comments:
             values["evaluation_comments"] = evaluation
         self.write(values)
+        return True

@@ -17,3 +17,21 @@ class StockLot(models.Model):
         copy=False,
         readonly=True,
     )
+
+    def _mfg_integration_holds(self):
+        holds = super()._mfg_integration_holds()
+        open_ncs = self.env["mgmtsystem.nonconformity"].search(
+            [("mfg_lot_ids", "in", self.ids), ("state", "not in", ("done", "cancel"))]
+        )
+        for lot in self:
+            nonconformities = open_ncs.filtered(
+                lambda nc, lot=lot: lot in nc.mfg_lot_ids
+            )
+            if nonconformities:
+                holds[lot] = self.env._(
+                    "open nonconformity %(refs)s",
+                    refs=", ".join(nonconformities.mapped("ref")),
+                )
+            elif lot.mfg_quarantine_pending:
+                holds[lot] = self.env._("on quality hold")
+        return holds
