@@ -505,7 +505,7 @@ class MfgIntegrationFlowRun(models.Model):
         run_step.write({"state": "waiting", "deadline": deadline})
         self.write({"state": "waiting", "attempts": 0, "next_attempt_at": False})
         if step.kind == "approval":
-            self._ask_approval(step, step._approvers())
+            self._ask_approval(step, step._approvers(), deadline)
         self._post(
             self.env._(
                 "%(step)s: waiting until %(deadline)s.",
@@ -527,11 +527,11 @@ class MfgIntegrationFlowRun(models.Model):
             eta=run_step.deadline,
         )
 
-    def _ask_approval(self, step, users):
+    def _ask_approval(self, step, users, deadline):
         for user in users:
             self.activity_schedule(
                 "mfg_integration_core.mail_activity_type_flow_approval",
-                date_deadline=fields.Date.context_today(self),
+                date_deadline=deadline.date(),
                 summary=self.env._("Approve: %(step)s", step=step.name),
                 note=self.env._(
                     "Flow %(flow)s asks for your decision (record %(record)s).",
@@ -618,6 +618,7 @@ class MfgIntegrationFlowRun(models.Model):
 
     def _time_out(self, run_step):
         """Apply ``run_step``'s timeout if it is still waiting and due."""
+        run_step.invalidate_recordset()  # as the locked run's moves left it
         if (
             run_step.state != "waiting"
             or self.current_run_step_id != run_step
@@ -631,7 +632,7 @@ class MfgIntegrationFlowRun(models.Model):
             deadline = fields.Datetime.now() + timedelta(minutes=step.timeout_minutes)
             run_step.write({"escalated": True, "deadline": deadline})
             self._close_activities("approval", self.env._("timed out: escalated"))
-            self._ask_approval(step, step.escalation_user_id)
+            self._ask_approval(step, step.escalation_user_id, deadline)
             self._post(
                 self.env._(
                     "%(step)s: nobody decided in time; escalated to %(user)s until "
