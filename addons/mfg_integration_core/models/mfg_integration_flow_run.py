@@ -8,6 +8,7 @@ from psycopg2 import Error as DatabaseError
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.fields import Domain
 
 from mfg_integration import errors
 from mfg_integration.flows import evaluate, truthy
@@ -613,7 +614,7 @@ class MfgIntegrationFlowRun(models.Model):
             )
             run._compensate(reason=outcome)
             return True
-        self.sudo()._enqueue_advance()
+        run._enqueue_advance()
         return True
 
     def _time_out(self, run_step):
@@ -673,13 +674,25 @@ class MfgIntegrationFlowRun(models.Model):
 
         :return: the runs it moved on
         """
+        # only the waits this message can end: by its record, by its correlation
+        # id, or by expression (evaluated below), not every wait of its type
+        matching = Domain("step_id.match", "=", "expression")
+        if record:
+            matching |= (
+                Domain("step_id.match", "=", "record")
+                & Domain("run_id.res_model", "=", record._name)
+                & Domain("run_id.res_id", "in", record.ids)
+            )
+        if message.correlation_id:
+            matching |= Domain("step_id.match", "=", "correlation") & Domain(
+                "run_id.correlation_id", "=", message.correlation_id
+            )
         RunStep = self.env["mfg.integration.flow.run.step"].sudo()
         waiting = RunStep.search(
-            [
-                ("state", "=", "waiting"),
-                ("step_id.kind", "=", "wait_event"),
-                ("step_id.event_type_id", "=", message.event_type_id.id),
-            ],
+            Domain("state", "=", "waiting")
+            & Domain("step_id.kind", "=", "wait_event")
+            & Domain("step_id.event_type_id", "=", message.event_type_id.id)
+            & matching,
             order="id",
         )
         moved = self.browse()
