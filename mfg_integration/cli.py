@@ -6,6 +6,10 @@ the ``[mfg_integration]`` section of the Odoo configuration file.
 ``mfg-integration send`` sends one CloudEvent, or a batch, to the hub and prints its
 answer. ``mfg-integration verify`` checks the Standard Webhooks signature of a request
 the hub sent (or any signed request) and prints its ``webhook-id``.
+
+``mfg-integration consume`` feeds a system's broker messages (an AMQP queue, an MQTT
+topic filter, a JetStream durable consumer) to the hub, acknowledging each one only
+once the hub stored it (see :mod:`mfg_integration.feeds`).
 ``mfg-integration simulate mes`` plays an MES against a running hub: it receives the
 released production orders and reports their progress, material consumption and
 completion (see :mod:`mfg_integration.mes_simulator`). ``simulate cmms`` plays a
@@ -26,6 +30,7 @@ command-line arguments are visible to other local users.
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -34,8 +39,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .brokers import Consumer, broker_kind, parse_broker_url
 from .client import Client
 from .errors import AuthenticationFailed, IntegrationError, InvalidSecret
+from .feeds import ACK, REJECT, RETRY, FeedForwarder
 from .maintenance_simulators import (
     CMMS_PATH,
     CMMS_SOURCE,
@@ -91,6 +98,7 @@ from .webhooks import (
 
 DEFAULT_KEY_ENV = "MFG_INTEGRATION_API_KEY"
 DEFAULT_SECRET_ENV = "MFG_INTEGRATION_WEBHOOK_SECRET"
+DEFAULT_BROKER_CREDENTIAL_ENV = "MFG_INTEGRATION_BROKER_CREDENTIAL"
 DEFAULT_LISTEN = "127.0.0.1:8090"
 CMMS_LISTEN = "127.0.0.1:8091"
 QMS_LISTEN = "127.0.0.1:8092"
@@ -176,6 +184,7 @@ def build_parser():
     )
     _add_send(commands)
     _add_verify(commands)
+    _add_consume(commands)
     _add_simulate(commands)
     return parser
 
@@ -239,21 +248,7 @@ def _add_verify(commands):
         description="Verify a Standard Webhooks request and print its webhook-id. "
         "Exit status: 0 valid, 1 not valid, 2 usage error.",
     )
-    verify.add_argument(
-        "--secret",
-        action="append",
-        default=[],
-        help="a whsec_ secret; repeat during a rotation (visible in the process "
-        "list: prefer --secret-env)",
-    )
-    verify.add_argument(
-        "--secret-env",
-        action="append",
-        default=[],
-        metavar="VAR",
-        help="environment variable holding one or more whsec_ secrets separated by "
-        f"spaces; repeatable (default when no secret is given: {DEFAULT_SECRET_ENV})",
-    )
+    _add_secret_options(verify)
     verify.add_argument(
         "--header",
         action="append",
@@ -271,6 +266,160 @@ def _add_verify(commands):
         default=TIMESTAMP_TOLERANCE,
         help="accepted clock difference in seconds (default: 300)",
     )
+
+
+def _add_secret_options(parser):
+    parser.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        help="a whsec_ secret; repeat during a rotation (visible in the process "
+        "list: prefer --secret-env)",
+    )
+    parser.add_argument(
+        "--secret-env",
+        action="append",
+        default=[],
+        metavar="VAR",
+        help="environment variable holding one or more whsec_ secrets separated by "
+        f"spaces; repeatable (default when no secret is given: {DEFAULT_SECRET_ENV})",
+    )
+
+
+def _add_consume(commands):
+    consume = commands.add_parser(
+        "consume",
+        help="feed a system's broker messages to the hub (AMQP, MQTT, JetStream)",
+        description="Read an AMQP queue, an MQTT topic filter or a JetStream durable "
+        "consumer and hand each message to the hub's feed endpoint, signed with its "
+        "secret; a message is acknowledged only once the hub stored it. Runs until "
+        "SIGTERM or Ctrl-C. Exit status: 0 stopped, 2 usage error.",
+    )
+    consume.add_argument(
+        "broker",
+        help="the broker: amqp(s)://host:port/vhost, mqtt(s)://host:port, "
+        "nats://host:port or tls://host:port (no credentials in the URL)",
+    )
+    consume.add_argument(
+        "--source",
+        required=True,
+        help="an AMQP queue (declared durable if missing), an MQTT topic filter, or "
+        "STREAM:DURABLE of a JetStream consumer (created if missing)",
+    )
+    consume.add_argument(
+        "--bind",
+        metavar="BINDING",
+        help="AMQP: EXCHANGE:ROUTING_KEY to bind the queue to; NATS: the filter "
+        "subject of a new durable consumer",
+    )
+    consume.add_argument(
+        "--group",
+        help="consumers sharing a group share the messages (MQTT: a shared "
+        "subscription; AMQP and JetStream consumers of one queue or durable always "
+        "share them)",
+    )
+    consume.add_argument(
+        "--client-id",
+        help="MQTT: this consumer's client id, kept across restarts so that its "
+        "session (and what was published meanwhile) resumes; each consumer of a "
+        "--group needs its own (default: derived from the group and the source)",
+    )
+    consume.add_argument(
+        "--url", required=True, help="the hub's address, e.g. https://erp.example.com"
+    )
+    consume.add_argument(
+        "--endpoint", required=True, help="the code of the feed's inbound endpoint"
+    )
+    _add_secret_options(consume)
+    consume.add_argument(
+        "--credential-env",
+        metavar="VAR",
+        default=DEFAULT_BROKER_CREDENTIAL_ENV,
+        help="environment variable holding the broker's user:password (or a NATS "
+        f"token); default: {DEFAULT_BROKER_CREDENTIAL_ENV}, none when unset",
+    )
+    consume.add_argument(
+        "--timeout", type=float, default=15, help="seconds per request (default: 15)"
+    )
+    consume.add_argument(
+        "--verbose", action="store_true", help="print a line for every message"
+    )
+
+
+def _cmd_consume(args):
+    secrets = _verify_secrets(args)
+    # the consumer reports lost connections and back-off through logging
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    credential = os.environ.get(args.credential_env) or None
+    hidden = secrets + ([credential] if credential else [])
+    printer = _Printer(hidden)
+    bind = args.bind
+    try:
+        kind = broker_kind(args.broker)
+        if kind is None:
+            raise ValueError(
+                "The broker URL must start with amqp://, amqps://, mqtt://, mqtts://, "
+                "nats:// or tls://."
+            )
+        parse_broker_url(args.broker)
+        if kind == "amqp" and bind:
+            exchange, sep, routing_key = bind.partition(":")
+            if not sep or not exchange:
+                raise ValueError("--bind takes EXCHANGE:ROUTING_KEY for AMQP.")
+            bind = (exchange, routing_key)
+        forwarder = FeedForwarder(
+            args.url, args.endpoint, secrets, timeout=args.timeout
+        )
+        consumer = Consumer(
+            args.broker,
+            args.source,
+            credential=credential,
+            timeout=args.timeout,
+            group=args.group,
+            bind=bind,
+            client_id=args.client_id,
+        )
+    except ValueError as exc:
+        raise UsageError(_scrub(str(exc), hidden)) from None
+    counts = dict.fromkeys(("stored", "duplicate", REJECT, RETRY), 0)
+    stop = threading.Event()
+
+    def handle(message):
+        decision, detail = forwarder.forward(message)
+        counts[detail if decision == ACK else decision] += 1
+        if decision == REJECT:
+            printer.err(
+                f"rejected {message.msg_id} from {message.destination}: {detail} "
+                "(sent to the broker's dead-letter path)"
+            )
+        elif decision == RETRY:
+            printer.err(f"kept {message.msg_id} in the broker, will retry: {detail}")
+        elif args.verbose:
+            printer.out(f"{detail} {message.msg_id} from {message.destination}")
+        return decision
+
+    printer.err(
+        f"consuming {args.source} on {kind} for endpoint {args.endpoint} (hub "
+        f"{forwarder.url.split('/api/')[0]})"
+    )
+    try:
+        with _on_sigterm(stop.set):
+            try:
+                consumer.run(handle, stop)
+            except KeyboardInterrupt:
+                stop.set()
+    finally:
+        consumer.close()
+        forwarder.close()
+    printer.err(
+        f"consumer stopped: {counts['stored']} stored, {counts['duplicate']} "
+        f"duplicates dropped by the hub, {counts[REJECT]} rejected, {counts[RETRY]} "
+        "kept for a retry"
+    )
+    return 0
 
 
 def _add_simulate(commands):
@@ -1162,6 +1311,8 @@ def main(argv=None):
             return _cmd_send(args)
         elif args.command == "verify":
             return _cmd_verify(args)
+        elif args.command == "consume":
+            return _cmd_consume(args)
         elif args.command == "simulate":
             return _cmd_simulate(args)
     except UsageError as exc:

@@ -267,6 +267,23 @@ def _result_schemas():
                 "data": {"type": "object"},
             },
         },
+        "FeedMessage": {
+            "type": "object",
+            "required": ["topic", "data"],
+            "properties": {
+                "topic": {
+                    "type": "string",
+                    "description": "The topic, routing key or subject of the message.",
+                },
+                "data": {"description": "The message's payload (JSON)."},
+                "properties": {
+                    "type": "object",
+                    "description": "The message's broker headers.",
+                    "additionalProperties": {"type": "string"},
+                },
+                "timestamp": {"type": "string", "format": "date-time"},
+            },
+        },
         "MessageStatus": {
             "type": "object",
             "required": ["id", "state", "event_type", "correlation_id", "attempts"],
@@ -484,12 +501,34 @@ def _webhook_header(name, description, schema):
     }
 
 
-def _webhooks_path():
+def _signature_headers(signature_note=""):
+    """The three Standard Webhooks headers of a signed request."""
+    return [
+        _webhook_header(
+            "webhook-id",
+            "Unique id of the message, the same on every retry: deduplicate on it.",
+            {"type": "string", "minLength": 1},
+        ),
+        _webhook_header(
+            "webhook-timestamp",
+            "Unix time in seconds of this attempt (tolerance 5 minutes).",
+            {"type": "string", "pattern": "^[0-9]+$"},
+        ),
+        _webhook_header(
+            "webhook-signature",
+            "Space-separated signatures like v1,<base64 HMAC-SHA256>" + signature_note,
+            {"type": "string", "minLength": 1},
+        ),
+    ]
+
+
+def _signed_path(tag, operation_id, summary, payload, accepted):
+    """An inbound route signed with an endpoint's secret (Standard Webhooks)."""
     return {
         "post": {
-            "tags": ["webhooks"],
-            "operationId": "postWebhook",
-            "summary": "Receive a system's webhook, signed per Standard Webhooks.",
+            "tags": [tag],
+            "operationId": operation_id,
+            "summary": summary,
             "security": [],
             "parameters": [
                 {
@@ -499,36 +538,21 @@ def _webhooks_path():
                     "description": "Code of the inbound endpoint.",
                     "schema": {"type": "string", "minLength": 1},
                 },
-                _webhook_header(
-                    "webhook-id",
-                    "Unique id of the message, the same on every retry.",
-                    {"type": "string", "minLength": 1},
-                ),
-                _webhook_header(
-                    "webhook-timestamp",
-                    "Unix time in seconds of this attempt (tolerance 5 minutes).",
-                    {"type": "string", "pattern": "^[0-9]+$"},
-                ),
-                _webhook_header(
-                    "webhook-signature",
-                    "Space-separated signatures like v1,<base64 HMAC-SHA256>.",
-                    {"type": "string", "minLength": 1},
-                ),
+                *_signature_headers("."),
                 _parameter_ref("CorrelationId"),
             ],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("WebhookPayload")}},
+                "content": {"application/json": {"schema": _ref(payload)}},
             },
             "responses": {
                 "200": _json_response(
                     "This webhook-id was received before.", _ref("EventResult")
                 ),
-                "202": _json_response(
-                    "The webhook is accepted for processing.", _ref("EventResult")
-                ),
+                "202": _json_response(accepted, _ref("EventResult")),
                 "400": _response_ref("BadRequest"),
                 "401": _response_ref("SignatureRejected"),
+                "404": _response_ref("NotFound"),
                 "413": _response_ref("PayloadTooLarge"),
                 "415": _response_ref("UnsupportedMediaType"),
                 "422": _response_ref("UnprocessableContent"),
@@ -547,24 +571,7 @@ def _webhook_sent(event_type, envelope_name):
         + " Odoo POSTs the CloudEvent to each subscribed endpoint, signed per "
         "Standard Webhooks; any answer but 2xx is retried on the endpoint's "
         "schedule, and 410 Gone disables the endpoint.",
-        "parameters": [
-            _webhook_header(
-                "webhook-id",
-                "The event id, the same on every retry: deduplicate on it.",
-                {"type": "string", "minLength": 1},
-            ),
-            _webhook_header(
-                "webhook-timestamp",
-                "Unix time in seconds of this attempt.",
-                {"type": "string", "pattern": "^[0-9]+$"},
-            ),
-            _webhook_header(
-                "webhook-signature",
-                "Space-separated signatures like v1,<base64 HMAC-SHA256> (two while "
-                "a signing secret is rotated).",
-                {"type": "string", "minLength": 1},
-            ),
-        ],
+        "parameters": _signature_headers(" (two while a signing secret is rotated)."),
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _ref(envelope_name)}},
@@ -730,12 +737,31 @@ def build_openapi(
         "tags": [
             {"name": "events", "description": "CloudEvents sent by external systems."},
             {"name": "webhooks", "description": "Signed webhooks of systems."},
+            {
+                "name": "feeds",
+                "description": "Broker messages forwarded by the feeds' consumers.",
+            },
             {"name": "messages", "description": "Processing state of messages."},
             {"name": "meta", "description": "Health, metrics and the API documents."},
         ],
         "paths": {
             f"{API_PREFIX}/events": _events_path(event_schema),
-            f"{API_PREFIX}/webhooks/{{endpoint}}": _webhooks_path(),
+            f"{API_PREFIX}/webhooks/{{endpoint}}": _signed_path(
+                "webhooks",
+                "postWebhook",
+                "Receive a system's webhook, signed per Standard Webhooks.",
+                "WebhookPayload",
+                "The webhook is accepted for processing.",
+            ),
+            f"{API_PREFIX}/feeds/{{endpoint}}": _signed_path(
+                "feeds",
+                "postFeedMessage",
+                "Receive one broker message from a feed's consumer "
+                "(mfg-integration consume), signed per Standard Webhooks.",
+                "FeedMessage",
+                "The message is stored; its data is checked when it is processed "
+                "(a message that does not fit becomes a dead letter).",
+            ),
             f"{API_PREFIX}/messages/{{id}}": _messages_path(),
             f"{API_PREFIX}/openapi.json": openapi_path,
             f"{API_PREFIX}/asyncapi.json": asyncapi_path,

@@ -361,6 +361,72 @@ mfg_pg_start() {
     return $started
 }
 
+# ---------------------------------------------------------------------------------------
+# Message brokers (the broker bridge's tests run against the real local ones)
+
+MFG_BROKERS="amqp:5672 mqtt:1883 nats:4222"
+
+# mfg_port_open PORT: true when something listens on 127.0.0.1:PORT
+mfg_port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# mfg_broker_start KIND: start a local broker that is installed but down (services of
+# the machine, as root); true when the start command ran
+mfg_broker_start() {
+    case $1 in
+    amqp)
+        command -v rabbitmq-server >/dev/null 2>&1 || return 1
+        if [[ -x /etc/init.d/rabbitmq-server ]]; then
+            /etc/init.d/rabbitmq-server start >/dev/null 2>&1
+        else
+            rabbitmq-server -detached >/dev/null 2>&1
+        fi
+        ;;
+    mqtt)
+        command -v mosquitto >/dev/null 2>&1 || return 1
+        if [[ -f /etc/mosquitto/mosquitto.conf ]]; then
+            mosquitto -d -c /etc/mosquitto/mosquitto.conf
+        else
+            mosquitto -d
+        fi
+        ;;
+    nats)
+        command -v nats-server >/dev/null 2>&1 || return 1
+        local store=/var/lib/nats-server
+        mkdir -p -- "$store" 2>/dev/null || store=${TMPDIR:-/tmp}/nats-server
+        nohup nats-server -a 127.0.0.1 -p 4222 -js -sd "$store" >/dev/null 2>&1 &
+        ;;
+    *) return 1 ;;
+    esac
+}
+
+# mfg_brokers_up: start the local brokers that are installed but down, and wait for
+# them (a cold RabbitMQ takes a while: the wait is long, and ends as soon as it is up)
+mfg_brokers_up() {
+    local entry kind port waited
+    for entry in $MFG_BROKERS; do
+        kind=${entry%%:*} port=${entry##*:}
+        mfg_port_open "$port" && continue
+        mfg_broker_start "$kind" || continue
+        mfg_info "started the local $kind broker (127.0.0.1:$port)"
+        waited=0
+        while ! mfg_port_open "$port" && [[ $waited -lt 300 ]]; do
+            sleep 1
+            waited=$((waited + 1))
+        done
+        mfg_port_open "$port" || mfg_warn "the $kind broker did not come up on 127.0.0.1:$port"
+    done
+}
+
+# mfg_brokers_missing: print "kind:port" of each broker that does not answer
+mfg_brokers_missing() {
+    local entry
+    for entry in $MFG_BROKERS; do
+        mfg_port_open "${entry##*:}" || printf '%s\n' "$entry"
+    done
+}
+
 mfg_valid_db_name() {
     [[ $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]]
 }

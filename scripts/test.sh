@@ -220,6 +220,16 @@ run_lint() {
 run_lint
 
 # ---------------------------------------------------------------------------------------
+# Brokers: the broker tests of every tier skip themselves when theirs does not answer
+
+mapfile -t missing_brokers < <(mfg_brokers_missing)
+if [[ ${#missing_brokers[@]} -gt 0 ]]; then
+    mfg_banner '!' "BROKER TESTS SKIPPED: ${missing_brokers[*]} not reachable on 127.0.0.1" "" \
+        "The tests of the broker bridge (endpoints, feeds, the consumer) that need these brokers are skipped in every tier (see the skipped counts)." \
+        "Start them (.ci/run starts installed ones), or install RabbitMQ, Mosquitto and NATS with JetStream."
+fi
+
+# ---------------------------------------------------------------------------------------
 # 3. Pure tier
 
 if [[ -d tests/pure ]]; then

@@ -2,7 +2,7 @@
     "name": "Manufacturing Integration Hub",
     "summary": "Governed integration hub for MES, QMS, CMMS, WMS, IoT and supplier "
     "systems: registry, API keys, event catalogue",
-    "version": "19.0.1.2.0",
+    "version": "19.0.1.3.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",

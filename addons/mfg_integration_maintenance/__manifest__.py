@@ -1,7 +1,7 @@
 {
     "name": "Manufacturing Integration: Maintenance",
     "summary": "Canonical downtime, maintenance and spare-part events for a CMMS",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Manufacturing/Maintenance",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",

@@ -49,6 +49,22 @@ DEMO_MAPPINGS = [
         "Plant CMMS work order format",
         id="cmms-created",
     ),
+    pytest.param(
+        CMMS_DIR / "demo/mappings/iot_downtime_started.json",
+        CMMS_DIR / "demo/mappings/iot_downtime_started.sample.json",
+        "machine.downtime_started",
+        "inbound",
+        "Press PLC stop signal",
+        id="iot-stop",
+    ),
+    pytest.param(
+        CMMS_DIR / "demo/mappings/iot_downtime_ended.json",
+        CMMS_DIR / "demo/mappings/iot_downtime_ended.sample.json",
+        "machine.downtime_ended",
+        "inbound",
+        "Press PLC restart signal",
+        id="iot-restart",
+    ),
 ]
 
 
@@ -299,3 +315,23 @@ def test_cmms_mapping_applies_to_every_canonical_example(cmms_mapping, index):
     assert 1 <= record["Priority"] <= 5
     assert record["WorkType"] in ("CM", "PM")
     assert json.loads(json.dumps(record)) == record
+
+
+@pytest.mark.parametrize("kind", ["started", "ended"])
+def test_iot_signal_mappings_give_valid_downtime_events(kind):
+    """The press PLC's state messages (an MQTT feed in the demo) become valid
+    canonical downtime events; a stop without a fault code still is one."""
+    compiled = _compiled(CMMS_DIR / f"demo/mappings/iot_downtime_{kind}.json")
+    sample = _load(CMMS_DIR / f"demo/mappings/iot_downtime_{kind}.sample.json")
+    schema = _load(CMMS_DIR / f"data/schemas/machine.downtime_{kind}.v1.json")
+    result = compiled.apply(sample)
+    assert validate(schema, result) == []
+    assert result["equipment"] == {"code": "PRESS-07"}
+    assert result["downtime_id"] == sample["stop_id"]
+    sample.pop("fault", None)
+    bare = compiled.apply(sample)
+    assert validate(schema, bare) == []
+    if kind == "started":
+        assert bare["reason_code"] == "PLC-STOP"
+    with pytest.raises(MappingError, match="downtime_id"):
+        compiled.apply({**sample, "stop_id": None})

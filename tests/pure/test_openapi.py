@@ -108,6 +108,7 @@ def test_paths_and_methods(document):
     assert {path: sorted(ops) for path, ops in document["paths"].items()} == {
         f"{PREFIX}/events": ["post"],
         f"{PREFIX}/webhooks/{{endpoint}}": ["post"],
+        f"{PREFIX}/feeds/{{endpoint}}": ["post"],
         f"{PREFIX}/messages/{{id}}": ["get"],
         f"{PREFIX}/openapi.json": ["get"],
         f"{PREFIX}/asyncapi.json": ["get"],
@@ -215,8 +216,9 @@ def test_problem_schema(document):
     assert not validator.is_valid({**good, "errors": [{"pointer": "/x"}]})
 
 
-def test_webhooks_operation(document):
-    operation = document["paths"][f"{PREFIX}/webhooks/{{endpoint}}"]["post"]
+@pytest.mark.parametrize("route", ["webhooks", "feeds"])
+def test_signed_operations(document, route):
+    operation = document["paths"][f"{PREFIX}/{route}/{{endpoint}}"]["post"]
     required = {p["name"] for p in operation["parameters"] if p.get("required")}
     assert {
         "endpoint",
@@ -224,21 +226,31 @@ def test_webhooks_operation(document):
         "webhook-timestamp",
         "webhook-signature",
     } <= required
+    assert operation["security"] == []
     assert sorted(operation["responses"]) == [
         "200",
         "202",
         "400",
         "401",
+        "404",
         "413",
         "415",
         "422",
         "429",
     ]
+
+
+def test_signed_payloads(document):
     validator = resolver_for(document)("/components/schemas/WebhookPayload")
     assert validator.is_valid(
         {"type": "inspection.failed", "timestamp": "2025-03-15T08:20:41Z", "data": {}}
     )
     assert not validator.is_valid({"type": "inspection.failed", "data": {}})
+    feed = resolver_for(document)("/components/schemas/FeedMessage")
+    assert feed.is_valid({"topic": "plant/cnc-01/state", "data": {"state": "down"}})
+    assert feed.is_valid({"topic": "t", "data": 3, "properties": {"k": "v"}})
+    assert not feed.is_valid({"data": {}})
+    assert not feed.is_valid({"topic": "t", "data": {}, "properties": {"k": 1}})
 
 
 def test_message_status_schema(document):

@@ -204,20 +204,27 @@ class MfgIntegrationApi(http.Controller):
 
     @api_route(f"{PREFIX}/webhooks/<string:code>", readonly=False)
     def webhook(self, code, **_kw):
+        return self._signed("receive_webhook", code, route="webhooks")
+
+    @api_route(f"{PREFIX}/feeds/<string:code>", readonly=False)
+    def feed(self, code, **_kw):
+        return self._signed("receive_feed", code, route="feeds")
+
+    def _signed(self, method, code, route):
+        """Serve a request signed with an inbound endpoint's secret (Standard
+        Webhooks): a system's webhook, or a broker feed's consumer."""
+
         def handler(correlation_id):
-            return (
-                request.env["mfg.integration.ingress"]
-                .sudo()
-                .receive_webhook(
-                    code,
-                    self._media_type(),
-                    dict(request.httprequest.headers),
-                    self._read_body,
-                    correlation_id,
-                )
+            ingress = request.env["mfg.integration.ingress"].sudo()
+            return getattr(ingress, method)(
+                code,
+                self._media_type(),
+                dict(request.httprequest.headers),
+                self._read_body,
+                correlation_id,
             )
 
-        return self._serve(("POST",), handler, route="webhooks")
+        return self._serve(("POST",), handler, route=route)
 
     @api_route(f"{PREFIX}/messages/<int:message_id>", readonly=False)
     def message(self, message_id, **_kw):

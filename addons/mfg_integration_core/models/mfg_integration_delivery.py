@@ -1,10 +1,13 @@
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.modules import module as odoo_module
 from odoo.tools import SQL
 
+from mfg_integration.brokers import Publisher, render_destination
 from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
 from mfg_integration.transport import (
@@ -25,6 +28,12 @@ from ..tools import (
 
 #: why a batch stopped: another job took the endpoint between two commits
 YIELDED = "yielded"
+#: headers of an HTTP request that a broker message carries as properties instead
+BROKER_PROPERTIES = frozenset({"content-type", "user-agent"})
+
+#: one delivery attempt, ready to send: the signed body and headers, and the broker
+#: destination (routing key, topic or subject; None over HTTP)
+Request = namedtuple("Request", "body headers destination msg_id")
 
 
 class MfgIntegrationDelivery(models.AbstractModel):
@@ -122,10 +131,11 @@ class MfgIntegrationDelivery(models.AbstractModel):
             "schedule": endpoint._schedule(),
         }
         guard = AddressGuard(endpoint._outbound_allowed_networks())
-        with ConnectionPool(guard=guard) as pool:
-            context["pool"] = pool
+        with self._sender(endpoint, context, guard) as send:
+            context["send"] = send
             if (
-                any(messages.mapped("ordering_key"))
+                endpoint.transport != "http"
+                or any(messages.mapped("ordering_key"))
                 or endpoint.delivery_concurrency <= 1
             ):
                 stopped = self._deliver_in_order(messages, endpoint, context)
@@ -146,6 +156,34 @@ class MfgIntegrationDelivery(models.AbstractModel):
         self._schedule_retry(endpoint)
         return f"{len(ids)} message(s) handled"
 
+    @contextmanager
+    def _sender(self, endpoint, context, guard):
+        """A function that sends one :data:`Request` to the endpoint and returns
+        its :class:`~mfg_integration.transport.DeliveryResult`: an HTTP POST over a
+        pool of keep-alive connections, or a publication on one broker connection,
+        counted only once the broker acknowledged it (which is why broker endpoints
+        publish one message after the other)."""
+        if endpoint.transport == "http":
+            with ConnectionPool(guard=guard) as pool:
+                yield lambda request: deliver(
+                    endpoint.url,
+                    request.body,
+                    request.headers,
+                    endpoint.timeout,
+                    pool=pool,
+                )
+            return
+        with Publisher(
+            endpoint.url,
+            credential=context["credential"],
+            timeout=endpoint.timeout,
+            guard=guard,
+            exchange=endpoint.broker_exchange or "",
+        ) as publisher:
+            yield lambda request: publisher.publish(
+                request.destination, request.body, request.headers, request.msg_id
+            )
+
     def _deliver_in_order(self, messages, endpoint, context):
         """Send the messages one after the other (needed when ordering keys apply):
         each message waits for the outcome of the previous one."""
@@ -157,9 +195,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
             request = self._prepare(message, endpoint, context)
             if request is None:
                 continue
-            result = deliver(
-                endpoint.url, *request, endpoint.timeout, pool=context["pool"]
-            )
+            result = context["send"](request)
             outcome = self._record(message, endpoint, result, context)
             if not self._checkpoint(endpoint):
                 return YIELDED
@@ -173,12 +209,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
         recorded here, in emission order, after each wave, so that a 410 or an
         opening circuit stops the batch within one wave."""
         width = endpoint.delivery_concurrency
-
-        def send(request):
-            return deliver(
-                endpoint.url, *request, endpoint.timeout, pool=context["pool"]
-            )
-
+        send = context["send"]
         with ThreadPoolExecutor(max_workers=width) as pool:
             for start in range(0, len(messages), width):
                 wave = [
@@ -205,14 +236,29 @@ class MfgIntegrationDelivery(models.AbstractModel):
         letter that a replay retries once the cause is fixed)."""
         try:
             event = message._outbound_event()
-            return build_request(
-                event,
-                context["secrets"],
-                endpoint.auth_kind,
-                context["credential"],
-                endpoint.auth_header_name,
-                msg_id=message.ce_id,
+            if endpoint.transport == "http":
+                body, headers = build_request(
+                    event,
+                    context["secrets"],
+                    endpoint.auth_kind,
+                    context["credential"],
+                    endpoint.auth_header_name,
+                    msg_id=message.ce_id,
+                )
+                return Request(body, headers, None, message.ce_id)
+            # the broker credential opens the connection: it is no message header
+            body, headers = build_request(
+                event, context["secrets"], "none", None, None, msg_id=message.ce_id
             )
+            headers = {
+                name: value
+                for name, value in headers.items()
+                if name.lower() not in BROKER_PROPERTIES
+            }
+            destination = render_destination(
+                endpoint.transport, endpoint._broker_destination(), event
+            )
+            return Request(body, headers, destination, message.ce_id)
         except MappingError as exc:
             error_class, detail = exc.slug, exc.detail
         except ValueError as exc:

@@ -1,11 +1,20 @@
 import re
+import shlex
+from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from mfg_integration.brokers import (
+    broker_kind,
+    check_destination_template,
+    parse_broker_url,
+)
 from mfg_integration.errors import ConfigurationError, InvalidSecret
+from mfg_integration.flows import evaluate
+from mfg_integration.mapping import expression_problem
 from mfg_integration.networks import parse_networks, restricted_host_reason
 from mfg_integration.retry import (
     STANDARD_WEBHOOKS_SCHEDULE,
@@ -21,6 +30,23 @@ CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DEFAULT_SCHEDULE = format_schedule(STANDARD_WEBHOOKS_SCHEDULE)
 #: system parameter: networks deliveries may reach although they are restricted
 ALLOWED_NETWORKS_PARAM = "mfg_integration.outbound_allowed_networks"
+#: how an endpoint moves messages: HTTP, or one of the brokers a plant runs
+TRANSPORTS = [
+    ("http", "HTTPS webhook"),
+    ("amqp", "AMQP 0-9-1 (RabbitMQ)"),
+    ("mqtt", "MQTT 5"),
+    ("nats", "NATS JetStream"),
+]
+#: where an outbound broker endpoint publishes when no destination is given
+DEFAULT_DESTINATIONS = {"amqp": "{type}", "mqtt": "mfg/{type}", "nats": "mfg.{type}"}
+#: the authentication kinds a broker connection accepts
+#: the URL schemes of each broker transport
+BROKER_SCHEMES = {"amqp": "amqp, amqps", "mqtt": "mqtt, mqtts", "nats": "nats, tls"}
+BROKER_AUTH_KINDS = {
+    "amqp": ("none", "basic"),
+    "mqtt": ("none", "basic"),
+    "nats": ("none", "basic", "bearer"),
+}
 
 
 class MfgIntegrationEndpoint(models.Model):
@@ -73,11 +99,64 @@ class MfgIntegrationEndpoint(models.Model):
         tracking=True,
     )
     active = fields.Boolean(default=True, tracking=True)
+    transport = fields.Selection(
+        TRANSPORTS,
+        required=True,
+        default="http",
+        tracking=True,
+        help="HTTPS webhook: Odoo POSTs to the URL (outbound) or the system POSTs to "
+        "/api/mfg/v1/webhooks/<code> (inbound). A broker: Odoo publishes to it "
+        "(outbound, counted delivered once the broker acknowledged), or a consumer "
+        "(mfg-integration consume) feeds its messages to /api/mfg/v1/feeds/<code> "
+        "(inbound).",
+    )
     url = fields.Char(
         string="URL",
         tracking=True,
-        help="Target URL of an outbound endpoint (https recommended). Credentials "
-        "never go in the URL: use the authentication fields.",
+        help="Target URL of an outbound endpoint (https recommended), or the broker "
+        "URL: amqp(s)://host:port/vhost, mqtt(s)://host:port, nats:// or "
+        "tls://host:port. Credentials never go in the URL: use the authentication "
+        "fields.",
+    )
+    broker_exchange = fields.Char(
+        string="Exchange",
+        tracking=True,
+        help="AMQP exchange the events are published to (empty: the default exchange, "
+        "where the routing key names a queue). It must exist on the broker.",
+    )
+    broker_destination = fields.Char(
+        string="Destination",
+        tracking=True,
+        help="Routing key (AMQP), topic (MQTT) or subject (NATS) of each event, with "
+        "the placeholders {type}, {source}, {subject} and {id} of the CloudEvent. "
+        "Default: {type} (AMQP), mfg/{type} (MQTT), mfg.{type} (NATS; a JetStream "
+        "stream must take the subject).",
+    )
+    feed_source = fields.Char(
+        string="Broker Source",
+        tracking=True,
+        help="What the consumer reads (inbound broker endpoints): an AMQP queue, an "
+        "MQTT topic filter, or STREAM:DURABLE of a JetStream durable consumer.",
+    )
+    feed_event_type_id = fields.Many2one(
+        "mfg.integration.event.type",
+        string="Event Type",
+        domain=[("direction", "!=", "outbound")],
+        tracking=True,
+        help="The event type of every message of this feed (or set an event type "
+        "expression).",
+    )
+    feed_command = fields.Text(
+        compute="_compute_feed_command",
+        string="Consumer Command",
+        help="The command line that runs this feed's consumer.",
+    )
+    feed_type_expression = fields.Char(
+        string="Event Type Expression",
+        tracking=True,
+        help="JMESPath expression giving each message's event type from "
+        "{topic, data, properties}, for example: data.state == 'down' && "
+        "'machine.downtime_started' || 'machine.downtime_ended'",
     )
     auth_kind = fields.Selection(
         [
@@ -226,6 +305,27 @@ class MfgIntegrationEndpoint(models.Model):
             system = endpoint.system_id.name
             endpoint.name = f"{system}: {endpoint.code}" if system else endpoint.code
 
+    @api.depends("transport", "direction", "url", "feed_source", "code")
+    def _compute_feed_command(self):
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url")
+        for endpoint in self:
+            if endpoint.direction != "inbound" or endpoint.transport == "http":
+                endpoint.feed_command = False
+                continue
+            endpoint.feed_command = shlex.join(
+                [
+                    "mfg-integration",
+                    "consume",
+                    endpoint.url or f"{endpoint.transport}://BROKER",
+                    "--source",
+                    endpoint.feed_source or "SOURCE",
+                    "--url",
+                    base_url or "https://ERP",
+                    "--endpoint",
+                    endpoint.code or "CODE",
+                ]
+            )
+
     def _compute_write_only_secrets(self):
         self.signing_secret = False
         self.credential = False
@@ -264,23 +364,53 @@ class MfgIntegrationEndpoint(models.Model):
             endpoint.pending_count = pending.get(endpoint, 0)
             endpoint.dead_count = dead.get(endpoint, 0)
 
+    @contextmanager
+    def _setting_error(self, label):
+        """Turn the ValueError of a check of one setting into a ValidationError
+        that names the setting and the endpoint."""
+        try:
+            yield
+        except ValueError as exc:
+            raise ValidationError(
+                self.env._(
+                    "%(setting)s of '%(name)s': %(error)s",
+                    setting=label,
+                    name=self.name,
+                    error=str(exc),
+                )
+            ) from None
+
     @api.constrains("retry_schedule")
     def _check_retry_schedule(self):
         for endpoint in self:
-            try:
+            with endpoint._setting_error(self.env._("Retry schedule")):
                 parse_schedule(endpoint.retry_schedule or "")
-            except ValueError as exc:
-                raise ValidationError(
-                    self.env._(
-                        "Retry schedule of '%(name)s': %(error)s",
-                        name=endpoint.name,
-                        error=str(exc),
-                    )
-                ) from None
 
     def _schedule(self):
         self.ensure_one()
         return parse_schedule(self.retry_schedule or DEFAULT_SCHEDULE)
+
+    def _broker_destination(self):
+        """The destination template of an outbound broker endpoint."""
+        self.ensure_one()
+        return self.broker_destination or DEFAULT_DESTINATIONS[self.transport]
+
+    def _feed_event_type(self, body):
+        """The event type code of one message of a broker feed.
+
+        :param body: the feed request's body ``{topic, data, properties}``
+        :return: an event type code, or None when it cannot be told
+        """
+        self.ensure_one()
+        if self.feed_event_type_id:
+            return self.feed_event_type_id.code
+        if not self.feed_type_expression:
+            return None
+        try:
+            code = evaluate(self.feed_type_expression, body)
+        except ValueError:
+            return None
+        return code if isinstance(code, str) and code else None
 
     def _channel_name(self):
         """queue_job channel of this endpoint's deliveries (one per endpoint)."""
@@ -429,20 +559,20 @@ class MfgIntegrationEndpoint(models.Model):
                     )
                 )
 
-    @api.constrains("direction", "url", "auth_kind", "auth_header_name")
+    @api.constrains(
+        "direction",
+        "transport",
+        "url",
+        "auth_kind",
+        "auth_header_name",
+        "broker_destination",
+    )
     def _check_outbound_target(self):
         outbound = self.filtered(lambda e: e.direction == "outbound")
         allowed = outbound and self._outbound_allowed_networks()
         for endpoint in outbound:
-            parts = urlsplit(endpoint.url or "")
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValidationError(
-                    self.env._(
-                        "Outbound endpoint '%(name)s' needs an http(s) URL.",
-                        name=endpoint.name,
-                    )
-                )
-            reason = restricted_host_reason(parts.hostname, allowed)
+            host = endpoint._check_url()
+            reason = restricted_host_reason(host, allowed)
             if reason:
                 raise ValidationError(
                     self.env._(
@@ -454,20 +584,98 @@ class MfgIntegrationEndpoint(models.Model):
                         param=ALLOWED_NETWORKS_PARAM,
                     )
                 )
-            if parts.username or parts.password:
-                raise ValidationError(
-                    self.env._(
-                        "The URL of '%(name)s' contains credentials: put them in the "
-                        "encrypted credential field instead.",
-                        name=endpoint.name,
-                    )
-                )
             if endpoint.auth_kind == "header" and not endpoint.auth_header_name:
                 raise ValidationError(
                     self.env._(
                         "Endpoint '%(name)s' authenticates with a custom header: give "
                         "the header name.",
                         name=endpoint.name,
+                    )
+                )
+            if endpoint.transport != "http":
+                with endpoint._setting_error(self.env._("Destination")):
+                    check_destination_template(
+                        endpoint.transport, endpoint._broker_destination()
+                    )
+
+    def _check_url(self):
+        """Check the URL against the endpoint's transport and return its host.
+
+        :raise ValidationError: naming what is wrong (never a credential)
+        """
+        self.ensure_one()
+        if self.transport == "http":
+            parts = urlsplit(self.url or "")
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValidationError(
+                    self.env._(
+                        "Outbound endpoint '%(name)s' needs an http(s) URL.",
+                        name=self.name,
+                    )
+                )
+            if parts.username or parts.password:
+                raise ValidationError(
+                    self.env._(
+                        "The URL of '%(name)s' contains credentials: put them in the "
+                        "encrypted credential field instead.",
+                        name=self.name,
+                    )
+                )
+            return parts.hostname
+        label = dict(TRANSPORTS)[self.transport]
+        if broker_kind(self.url or "") != self.transport:
+            raise ValidationError(
+                self.env._(
+                    "Endpoint '%(name)s' uses %(transport)s: its URL must be a broker "
+                    "URL of that kind (%(schemes)s).",
+                    name=self.name,
+                    transport=label,
+                    schemes=BROKER_SCHEMES[self.transport],
+                )
+            )
+        with self._setting_error(self.env._("URL")):
+            address = parse_broker_url(self.url)
+        if self.auth_kind not in BROKER_AUTH_KINDS[self.transport]:
+            raise ValidationError(
+                self.env._(
+                    "%(transport)s authenticates with a user and password (Basic)"
+                    "%(token)s, or not at all: change the authentication of "
+                    "'%(name)s'.",
+                    transport=label,
+                    token=self.env._(" or a token (Bearer)")
+                    if self.transport == "nats"
+                    else "",
+                    name=self.name,
+                )
+            )
+        return address.host
+
+    @api.constrains(
+        "direction", "transport", "feed_event_type_id", "feed_type_expression"
+    )
+    def _check_feed(self):
+        for endpoint in self.filtered(
+            lambda e: e.direction == "inbound" and e.transport != "http"
+        ):
+            if endpoint.url:
+                endpoint._check_url()
+            if not endpoint.feed_event_type_id and not endpoint.feed_type_expression:
+                raise ValidationError(
+                    self.env._(
+                        "Broker feed '%(name)s' needs an event type, or an "
+                        "expression that tells it from each message.",
+                        name=endpoint.name,
+                    )
+                )
+            problem = endpoint.feed_type_expression and expression_problem(
+                endpoint.feed_type_expression
+            )
+            if problem:
+                raise ValidationError(
+                    self.env._(
+                        "Event type expression of '%(name)s': %(problem)s",
+                        name=endpoint.name,
+                        problem=problem,
                     )
                 )
 

@@ -270,13 +270,16 @@ class MfgIntegrationIngress(models.AbstractModel):
         return contract
 
     @api.model
-    def _check_event(self, event, base, system, key=None, endpoint=None):
+    def _check_event(
+        self, event, base, system, key=None, endpoint=None, check_data=True
+    ):
         """Check one parsed event: known, live, inbound event type and version,
         allowed for the key, data valid against the version's schema.
 
-        Not checked here when the system has an inbound mapping for the event type:
-        the data is then the system's own format, which the mapping translates when
-        the message is processed.
+        The data is not checked here when the system has an inbound mapping for the
+        event type (it is then the system's own format, which the mapping translates
+        when the message is processed), nor when ``check_data`` is False (broker
+        feeds: it is checked when the message is processed).
 
         :return: the :class:`Contract` the event used
         """
@@ -292,7 +295,7 @@ class MfgIntegrationIngress(models.AbstractModel):
         mapped = self.env["mfg.integration.mapping"]._inbound_mapping_id(
             system.id, endpoint.id if endpoint else None, contract.event_type_id
         )
-        if mapped:
+        if mapped or not check_data:
             return contract
         violations = validate(contract.schema_json, event.data, base=f"{base}/data")
         if violations:
@@ -523,24 +526,10 @@ class MfgIntegrationIngress(models.AbstractModel):
         ID, so a replayed delivery is answered as a duplicate without reprocessing.
         The message is stored as the endpoint's system's technical user.
         """
-        endpoint = self._webhook_endpoint(code)
-        self._check_endpoint_rate_limit(endpoint)
-        if media_type not in SINGLE_TYPES:
-            raise errors.UnsupportedMediaType("Send the webhook as application/json.")
-        body = read_body(endpoint.max_body_bytes)
-        msg_id = verify_webhook(endpoint._get_signing_secrets(), headers, body)
-        payload = decode_json(body)
-        if not isinstance(payload, dict):
-            raise errors.MalformedRequest("The webhook body must be a JSON object.")
-        problems = [
-            {"pointer": f"/{name}", "message": "is required"}
-            for name in ("type", "data")
-            if name not in payload
-        ]
-        if problems:
-            raise errors.ValidationFailed(
-                "The webhook body needs 'type' and 'data'.", errors=problems
-            )
+        endpoint, msg_id, payload = self._signed_body(
+            code, media_type, headers, read_body, feed=False
+        )
+        self._require(payload, ("type", "data"), "The webhook body needs")
         envelope = {
             "specversion": "1.0",
             "id": msg_id,
@@ -550,15 +539,100 @@ class MfgIntegrationIngress(models.AbstractModel):
         }
         if payload.get("timestamp") is not None:
             envelope["time"] = payload["timestamp"]
-        event = parse_event(envelope)
-        contract = self._check_event(event, "", endpoint.system_id, endpoint=endpoint)
-        as_system = self.with_user(endpoint.system_id.user_id)
-        msg, is_new = as_system._persist(
-            endpoint.system_id, [(event, contract)], correlation_id, endpoint=endpoint
-        )[event.id]
-        return self._accepted(
-            endpoint.system_id, event, msg, is_new, correlation_id, contract
+        return self._receive_signed(endpoint, envelope, correlation_id)
+
+    @api.model
+    def receive_feed(self, code, media_type, headers, read_body, correlation_id):
+        """``POST /api/mfg/v1/feeds/<code>``: one broker message, forwarded by the
+        feed's consumer (``mfg-integration consume``), Standard Webhooks signed with
+        the endpoint's secret.
+
+        The body is ``{"topic", "data", "properties", "timestamp"}``: the topic (or
+        routing key, or subject) the message came from, its payload, its broker
+        headers and when it was received. The ``webhook-id`` is the broker message's
+        stable id, so a redelivered message is a duplicate. The event type is the
+        endpoint's, or its expression's value over the body; the topic becomes the
+        event's subject. The data is checked against the schema when the message
+        is processed (after the endpoint's mapping, if any): a message that does not
+        fit becomes a dead letter to repair, never a message the consumer would have
+        to drop.
+        """
+        endpoint, msg_id, payload = self._signed_body(
+            code, media_type, headers, read_body, feed=True
         )
+        self._require(payload, ("topic", "data"), "A feed message needs")
+        if not isinstance(payload["topic"], str):
+            raise errors.ValidationFailed(
+                "The topic of a feed message is a string.",
+                errors=[{"pointer": "/topic", "message": "not a string"}],
+            )
+        event_type = endpoint._feed_event_type(payload)
+        if event_type is None:
+            raise errors.UnknownEventType(
+                f"The event type expression of feed '{endpoint.code}' gives no event "
+                "type for this message: fix the expression, or the publisher.",
+                errors=[{"pointer": "", "message": "no event type"}],
+            )
+        envelope = {
+            "specversion": "1.0",
+            "id": msg_id,
+            "source": f"urn:mfg-integration:feed:{endpoint.code}",
+            "type": event_type,
+            "subject": payload["topic"],
+            "data": payload["data"],
+        }
+        if payload.get("timestamp") is not None:
+            envelope["time"] = payload["timestamp"]
+        return self._receive_signed(endpoint, envelope, correlation_id, feed=True)
+
+    @api.model
+    def _signed_body(self, code, media_type, headers, read_body, feed):
+        """The endpoint, verified ``webhook-id`` and JSON object body of a signed
+        request to a webhook (``feed`` False) or a broker feed (True)."""
+        endpoint = self._webhook_endpoint(code)
+        if (endpoint.transport != "http") != feed:
+            route = "feeds" if endpoint.transport != "http" else "webhooks"
+            raise errors.NotFound(
+                f"The inbound endpoint '{code}' takes its messages at "
+                f"{API_PREFIX}/{route}/{code}."
+            )
+        self._check_endpoint_rate_limit(endpoint)
+        if media_type not in SINGLE_TYPES:
+            raise errors.UnsupportedMediaType("Send the body as application/json.")
+        body = read_body(endpoint.max_body_bytes)
+        msg_id = verify_webhook(endpoint._get_signing_secrets(), headers, body)
+        payload = decode_json(body)
+        if not isinstance(payload, dict):
+            raise errors.MalformedRequest("The body must be a JSON object.")
+        return endpoint, msg_id, payload
+
+    @api.model
+    def _require(self, payload, names, what):
+        problems = [
+            {"pointer": f"/{name}", "message": "is required"}
+            for name in names
+            if name not in payload
+        ]
+        if problems:
+            raise errors.ValidationFailed(
+                f"{what} " + " and ".join(f"'{name}'" for name in names) + ".",
+                errors=problems,
+            )
+
+    @api.model
+    def _receive_signed(self, endpoint, envelope, correlation_id, feed=False):
+        """Check and store the event of a signed webhook or feed message, as the
+        endpoint's system's technical user."""
+        event = parse_event(envelope)
+        system = endpoint.system_id
+        contract = self._check_event(
+            event, "", system, endpoint=endpoint, check_data=not feed
+        )
+        as_system = self.with_user(system.user_id)
+        msg, is_new = as_system._persist(
+            system, [(event, contract)], correlation_id, endpoint=endpoint
+        )[event.id]
+        return self._accepted(system, event, msg, is_new, correlation_id, contract)
 
     @api.model
     def _count_received(self, system, outcomes):

@@ -603,6 +603,8 @@ class MfgIntegrationMessage(models.Model):
             self.system_id.id, self.endpoint_id.id or None, self.event_type_id.id
         )
         if not mapping_id:
+            if self.endpoint_id.transport not in (False, "http"):
+                self._check_fed_data(data)
             return self._upcast(data)
         mapping = Mapping.sudo().browse(mapping_id)
         data = mapping.apply(data, system=self.system_id)
@@ -617,6 +619,27 @@ class MfgIntegrationMessage(models.Model):
             exc.mapped_data = data  # its redacted values are scrubbed from the texts
             raise exc
         return data
+
+    def _check_fed_data(self, data):
+        """Check the data of a broker feed's message against the schema of its
+        version: the feed stored it unchecked, so that a message that does not fit
+        becomes a dead letter here rather than a message the consumer drops.
+
+        :raise ValidationFailed: naming the failing JSON pointers
+        """
+        schema = self.event_type_id.with_context(active_test=False).schema_ids.filtered(
+            lambda s: s.version == self.schema_version
+        )[:1]
+        violations = validate(schema.schema_json, data, base="/data") if schema else []
+        if violations:
+            exc = errors.ValidationFailed(
+                f"The data does not match the schema of '{self.event_code}' "
+                f"v{self.schema_version}: "
+                + "; ".join(f"{v.pointer} {v.message}" for v in violations[:10]),
+                errors=[v.as_dict() for v in violations],
+            )
+            exc.mapped_data = data
+            raise exc
 
     def _upcast(self, data):
         """The data of an event sent in an older schema version, turned into the

@@ -1,2 +1,3 @@
 from . import test_catalogue
+from . import test_containment_flow
 from . import test_quality_flows
