@@ -1,7 +1,7 @@
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from odoo import api, fields, models
 from odoo.modules import module as odoo_module
@@ -10,6 +10,7 @@ from odoo.tools import SQL
 from mfg_integration.brokers import Publisher, render_destination
 from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
+from mfg_integration.throttle import Pacer
 from mfg_integration.transport import (
     GONE,
     SUCCESS,
@@ -28,6 +29,8 @@ from ..tools import (
 
 #: why a batch stopped: another job took the endpoint between two commits
 YIELDED = "yielded"
+#: why a batch stopped: the throttle's next turn is later (a job is planned for it)
+THROTTLED = "throttled"
 #: headers of an HTTP request that a broker message carries as properties instead
 BROKER_PROPERTIES = frozenset({"content-type", "user-agent"})
 
@@ -129,12 +132,15 @@ class MfgIntegrationDelivery(models.AbstractModel):
             "secrets": endpoint._get_signing_secrets(),
             "credential": endpoint._get_credential(),
             "schedule": endpoint._schedule(),
+            "pacer": endpoint.delivery_rate_limit
+            and Pacer(endpoint.delivery_rate_limit, endpoint.throttle_next_at),
         }
         guard = AddressGuard(endpoint._outbound_allowed_networks())
         with self._sender(endpoint, context, guard) as send:
             context["send"] = send
             if (
                 endpoint.transport != "http"
+                or context["pacer"]
                 or any(messages.mapped("ordering_key"))
                 or endpoint.delivery_concurrency <= 1
             ):
@@ -143,6 +149,9 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 stopped = self._deliver_concurrently(messages, endpoint, context)
         if stopped == YIELDED:
             return "another job took over the endpoint"
+        if stopped == THROTTLED:
+            resume = datetime.fromtimestamp(context["resume_at"], timezone.utc)
+            self._enqueue(endpoint, eta=resume.replace(tzinfo=None))
         delivered = Message.browse(ids).filtered(lambda m: m.state == "done")
         if delivered:
             endpoint.sudo().last_success_at = max(delivered.mapped("processed_at"))
@@ -185,13 +194,20 @@ class MfgIntegrationDelivery(models.AbstractModel):
             )
 
     def _deliver_in_order(self, messages, endpoint, context):
-        """Send the messages one after the other (needed when ordering keys apply):
-        each message waits for the outcome of the previous one."""
+        """Send the messages one after the other (needed when ordering keys apply,
+        and for a throttle): each message waits for the outcome of the previous
+        one."""
+        pacer = context["pacer"]
         for message in messages:
             blocker = message._ordering_blocker()
             if blocker:
                 message.blocked_by_id = blocker
                 continue
+            if pacer:
+                context["resume_at"] = pacer.wait()
+                if context["resume_at"] is not None:
+                    return THROTTLED
+                endpoint.throttle_next_at = pacer.next_free
             request = self._prepare(message, endpoint, context)
             if request is None:
                 continue

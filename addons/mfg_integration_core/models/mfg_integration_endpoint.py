@@ -195,6 +195,19 @@ class MfgIntegrationEndpoint(models.Model):
         help="Deliveries sent at the same time by a delivery job (1: one after the "
         "other). Messages with an ordering key are always sent one after the other.",
     )
+    delivery_rate_limit = fields.Float(
+        string="Throttle (messages/s)",
+        default=0.0,
+        help="At most this many messages per second, sent one after the other, for a "
+        "receiver that cannot take bursts (0: no throttle). A delivery job sleeps up "
+        "to 2 seconds to keep the pace; for longer gaps it plans the next job.",
+    )
+    throttle_next_at = fields.Float(
+        string="Next Throttled Send",
+        readonly=True,
+        copy=False,
+        help="When the next message may be sent to a throttled endpoint (Unix time).",
+    )
     breaker_threshold = fields.Integer(
         string="Open Circuit After",
         default=5,
@@ -289,9 +302,10 @@ class MfgIntegrationEndpoint(models.Model):
     )
     _delivery_positive = models.Constraint(
         "CHECK(delivery_batch_size > 0 AND delivery_concurrency > 0 "
-        "AND breaker_threshold >= 0 AND breaker_cooldown > 0)",
-        "Batch size and cool-down must be positive, the breaker threshold not "
-        "negative.",
+        "AND breaker_threshold >= 0 AND breaker_cooldown > 0 "
+        "AND delivery_rate_limit >= 0)",
+        "Batch size and cool-down must be positive, the breaker threshold and the "
+        "throttle not negative.",
     )
     _rotation_positive = models.Constraint(
         "CHECK(secret_rotation_hours >= 0)", "The rotation window cannot be negative."

@@ -1,11 +1,14 @@
 import json
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
+import psycopg2
 from standardwebhooks.webhooks import Webhook
 
 from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.mfg_integration_core.models.mfg_integration_endpoint import (
     ALLOWED_NETWORKS_PARAM,
@@ -348,6 +351,48 @@ class TestOutbound(MfgIntegrationCase):
         self.assertFalse(self.endpoint.active)
         self.assertEqual(len(self.server.requests), 3, "one wave, then stop")
         self.assertEqual([m.state for m in messages[3:]], ["queued"] * 4)
+
+    def test_throttle_spaces_sends_and_plans_the_next_job_for_long_gaps(self):
+        # one message every 10 s: longer than a job sleeps (time travel below)
+        self.endpoint.write({"delivery_rate_limit": 0.1, "delivery_concurrency": 4})
+        messages = [self.emit(order=f"WH/MO/{i}") for i in range(3)]
+        before = time.time()
+        with trap_jobs() as trap:
+            self.Delivery._job_deliver(self.endpoint.id)
+            trap.assert_jobs_count(1)
+            [job] = trap.enqueued_jobs
+        self.assertEqual([m.state for m in messages], ["done", "queued", "queued"])
+        self.assertEqual(len(self.server.requests), 1)
+        due = self.endpoint.throttle_next_at
+        self.assertGreaterEqual(due, before + 10)
+        # the planned job starts when the next turn comes
+        self.assertEqual(job.eta, datetime.fromtimestamp(due, UTC).replace(tzinfo=None))
+        # the turn has come: the next message goes, and the one after waits again
+        self.endpoint.throttle_next_at = time.time()
+        with trap_jobs() as trap:
+            self.Delivery._job_deliver(self.endpoint.id)
+            trap.assert_jobs_count(1)
+        self.assertEqual([m.state for m in messages], ["done", "done", "queued"])
+        bodies = [json.loads(r.body)["data"]["order"] for r in self.server.requests]
+        self.assertEqual(bodies, ["WH/MO/0", "WH/MO/1"])
+
+    def test_throttle_sleeps_through_short_gaps_one_request_at_a_time(self):
+        self.endpoint.write({"delivery_rate_limit": 50, "delivery_concurrency": 4})
+        messages = [self.emit(order=f"WH/MO/{i}") for i in range(4)]
+        with trap_jobs() as trap:
+            self.Delivery._job_deliver(self.endpoint.id)
+            trap.assert_jobs_count(0)
+        self.assertEqual({m.state for m in messages}, {"done"})
+        bodies = [json.loads(r.body)["data"]["order"] for r in self.server.requests]
+        self.assertEqual(bodies, [f"WH/MO/{i}" for i in range(4)])
+        self.assertGreater(self.endpoint.throttle_next_at, 0)
+        with (
+            self.assertRaises(psycopg2.errors.CheckViolation),
+            mute_logger("odoo.sql_db"),
+            self.env.cr.savepoint(),
+        ):
+            self.endpoint.write({"delivery_rate_limit": -1})
+            self.endpoint.flush_recordset()
 
     def test_a_receiver_echoing_a_redacted_value_leaves_no_trace(self):
         self.outbound_type.redact_pointers = "/order"
