@@ -7,6 +7,7 @@ from odoo import api, fields, models
 from odoo.modules import module as odoo_module
 from odoo.tools import SQL
 
+from mfg_integration.batching import BATCH_CONTENT_TYPE, batch_id
 from mfg_integration.brokers import Publisher, render_destination
 from mfg_integration.errors import MappingError
 from mfg_integration.retry import schedule_delay
@@ -127,7 +128,12 @@ class MfgIntegrationDelivery(models.AbstractModel):
             )
         )
         ids = [row[0] for row in self.env.cr.fetchall()]
+        claimed = len(ids)
         messages = Message.browse(ids)
+        batches = self._gather_batches(messages, endpoint)
+        for batch in batches:
+            messages -= batch
+            ids += [i for i in batch.ids if i not in ids]
         context = {
             "secrets": endpoint._get_signing_secrets(),
             "credential": endpoint._get_credential(),
@@ -138,15 +144,9 @@ class MfgIntegrationDelivery(models.AbstractModel):
         guard = AddressGuard(endpoint._outbound_allowed_networks())
         with self._sender(endpoint, context, guard) as send:
             context["send"] = send
-            if (
-                endpoint.transport != "http"
-                or context["pacer"]
-                or any(messages.mapped("ordering_key"))
-                or endpoint.delivery_concurrency <= 1
-            ):
-                stopped = self._deliver_in_order(messages, endpoint, context)
-            else:
-                stopped = self._deliver_concurrently(messages, endpoint, context)
+            stopped = self._deliver_batches(batches, endpoint, context)
+            if stopped is None:
+                stopped = self._deliver_each(messages, endpoint, context)
         if stopped == YIELDED:
             return "another job took over the endpoint"
         if stopped == THROTTLED:
@@ -160,7 +160,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
         if endpoint.circuit_state == "open":
             self._enqueue(endpoint, eta=endpoint.circuit_open_until)
             return "circuit opened"
-        if stopped is None and len(messages) == endpoint.delivery_batch_size:
+        if stopped is None and claimed == endpoint.delivery_batch_size:
             self._enqueue(endpoint)  # more may be due: hand over to a new job
         self._schedule_retry(endpoint)
         return f"{len(ids)} message(s) handled"
@@ -192,6 +192,57 @@ class MfgIntegrationDelivery(models.AbstractModel):
             yield lambda request: publisher.publish(
                 request.destination, request.body, request.headers, request.msg_id
             )
+
+    def _gather_batches(self, messages, endpoint):
+        """The batches to send with the due messages: for each batch subscription
+        among them, every message of it that is waiting (due or not), in emission
+        order, up to the endpoint's batch size. A batch is the unit of retry: its
+        messages are sent, retried and kept in order together."""
+        batches = []
+        for subscription in messages.subscription_id.filtered(
+            lambda s: s.delivery_mode == "batch"
+        ):
+            self.env.cr.execute(
+                """
+                SELECT id FROM mfg_integration_message
+                 WHERE subscription_id = %s AND endpoint_id = %s
+                   AND direction = 'outbound' AND state IN ('queued', 'failed')
+                 ORDER BY id
+                 LIMIT %s
+                   FOR UPDATE SKIP LOCKED
+                """,
+                [subscription.id, endpoint.id, endpoint.delivery_batch_size],
+            )
+            batch = messages.browse([row[0] for row in self.env.cr.fetchall()])
+            batches.append(batch)
+        return [batch for batch in batches if batch]
+
+    def _deliver_batches(self, batches, endpoint, context):
+        """Send each batch as one CloudEvents batch request and record its outcome
+        on each of its messages."""
+        for messages in batches:
+            request, batch = self._prepare_batch(messages, endpoint, context)
+            if request is None:
+                continue
+            result = context["send"](request)
+            outcome = self._record_batch(batch, endpoint, result, context)
+            if not self._checkpoint(endpoint):
+                return YIELDED
+            if outcome == GONE or endpoint.circuit_state == "open":
+                return outcome
+        return None
+
+    def _deliver_each(self, messages, endpoint, context):
+        """Send messages one request each: one after the other where order, a
+        broker or a throttle needs it, otherwise in parallel waves."""
+        if (
+            endpoint.transport != "http"
+            or context["pacer"]
+            or any(messages.mapped("ordering_key"))
+            or endpoint.delivery_concurrency <= 1
+        ):
+            return self._deliver_in_order(messages, endpoint, context)
+        return self._deliver_concurrently(messages, endpoint, context)
 
     def _deliver_in_order(self, messages, endpoint, context):
         """Send the messages one after the other (needed when ordering keys apply,
@@ -250,31 +301,74 @@ class MfgIntegrationDelivery(models.AbstractModel):
         """The signed request of a message, or None when the message cannot be sent
         (a mapping error or an unusable endpoint configuration: it becomes a dead
         letter that a replay retries once the cause is fixed)."""
-        try:
-            event = message._outbound_event()
-            if endpoint.transport == "http":
-                body, headers = build_request(
-                    event,
-                    context["secrets"],
-                    endpoint.auth_kind,
-                    context["credential"],
-                    endpoint.auth_header_name,
-                    msg_id=message.ce_id,
-                )
-                return Request(body, headers, None, message.ce_id)
-            # the broker credential opens the connection: it is no message header
+        return self._unless_dead(
+            message,
+            endpoint,
+            lambda: self._request(
+                message._outbound_event(), message.ce_id, endpoint, context
+            ),
+        )
+
+    def _prepare_batch(self, batch, endpoint, context):
+        """The signed CloudEvents batch request of some messages, and the messages
+        it carries: a message whose event cannot be built becomes a dead letter on
+        its own and stays out of the batch. The ``webhook-id`` is the
+        :func:`~mfg_integration.batching.batch_id` of the messages."""
+        events = []
+        kept = batch.browse()
+        for message in batch:
+            event = self._unless_dead(message, endpoint, message._outbound_event)
+            if event is not None:
+                events.append(event)
+                kept |= message
+        if not kept:
+            return None, kept
+        request = self._unless_dead(
+            kept,
+            endpoint,
+            lambda: self._request(
+                events,
+                batch_id(kept.mapped("ce_id")),
+                endpoint,
+                context,
+                content_type=BATCH_CONTENT_TYPE,
+            ),
+        )
+        return request, kept
+
+    def _request(self, body, msg_id, endpoint, context, content_type=None):
+        """Sign ``body`` (an event, or a list of events) as one :data:`Request`."""
+        if endpoint.transport == "http":
             body, headers = build_request(
-                event, context["secrets"], "none", None, None, msg_id=message.ce_id
+                body,
+                context["secrets"],
+                endpoint.auth_kind,
+                context["credential"],
+                endpoint.auth_header_name,
+                msg_id=msg_id,
             )
-            headers = {
-                name: value
-                for name, value in headers.items()
-                if name.lower() not in BROKER_PROPERTIES
-            }
-            destination = render_destination(
-                endpoint.transport, endpoint._broker_destination(), event
-            )
-            return Request(body, headers, destination, message.ce_id)
+            if content_type:
+                headers["Content-Type"] = content_type
+            return Request(body, headers, None, msg_id)
+        # the broker credential opens the connection: it is no message header
+        destination = render_destination(
+            endpoint.transport, endpoint._broker_destination(), body
+        )
+        body, headers = build_request(
+            body, context["secrets"], "none", None, None, msg_id=msg_id
+        )
+        headers = {
+            name: value
+            for name, value in headers.items()
+            if name.lower() not in BROKER_PROPERTIES
+        }
+        return Request(body, headers, destination, msg_id)
+
+    def _unless_dead(self, messages, endpoint, build):
+        """``build()``, or None after making ``messages`` dead letters when it
+        fails on a mapping error or an unusable endpoint configuration."""
+        try:
+            return build()
         except MappingError as exc:
             error_class, detail = exc.slug, exc.detail
         except ValueError as exc:
@@ -283,24 +377,46 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 self.env._("Endpoint %(name)s is misconfigured", name=endpoint.name),
                 detail,
             )
-        detail = message._scrub(detail)
-        self._count_attempt(message, endpoint, "dead", error_class)
-        message.write(
-            {
-                "attempts": message.attempts + 1,
-                "last_attempt_at": fields.Datetime.now(),
-                "state": "dead",
-                "next_attempt_at": False,
-                "error_class": error_class,
-                "error_message": detail,
-            }
-        )
-        message.message_post(body=self.env._("Dead letter: %(error)s", error=detail))
+        for message in messages:
+            text = message._scrub(detail)
+            self._count_attempt(message, endpoint, "dead", error_class)
+            message.write(
+                {
+                    "attempts": message.attempts + 1,
+                    "last_attempt_at": fields.Datetime.now(),
+                    "state": "dead",
+                    "next_attempt_at": False,
+                    "error_class": error_class,
+                    "error_message": text,
+                }
+            )
+            message.message_post(body=self.env._("Dead letter: %(error)s", error=text))
         return None
 
-    def _record(self, message, endpoint, result, context):
+    def _record_batch(self, batch, endpoint, result, context):
+        """Record the outcome of one batch request on each of its messages. A
+        failure counts once for the circuit breaker, and the messages still to
+        retry get the same next attempt (from the schedule of the batch's most
+        tried message), so they go again together; each message becomes a dead
+        letter on its own when its retries are spent."""
+        retry_at = None
+        if result.outcome not in (SUCCESS, GONE):
+            now = fields.Datetime.now()
+            endpoint._record_delivery_failure(now, result.error_class)
+            delays = [
+                schedule_delay(attempts + 2, context["schedule"])
+                for attempts in sorted(set(batch.mapped("attempts")), reverse=True)
+            ]
+            delay = next((d for d in delays if d is not None), 0)
+            retry_at = now + timedelta(seconds=int(max(delay, result.retry_after or 0)))
+        for message in batch:
+            self._record(message, endpoint, result, context, retry_at=retry_at)
+        return result.outcome
+
+    def _record(self, message, endpoint, result, context, retry_at=None):
         """Record one delivery attempt and apply the outcome rules; return the
-        transport outcome."""
+        transport outcome. ``retry_at``: the next attempt of a failed batch (its
+        failure is already recorded on the endpoint)."""
         now = fields.Datetime.now()
         attempts = message.attempts + 1
         hidden = message._sensitive_values()
@@ -343,7 +459,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
             if endpoint.active:
                 endpoint._disable_gone(result.status_code)
             return result.outcome
-        endpoint._record_delivery_failure(now, result.error_class)
+        if retry_at is None:
+            endpoint._record_delivery_failure(now, result.error_class)
         delay = schedule_delay(attempts + 1, context["schedule"])
         if delay is None:
             values.update(state="dead", next_attempt_at=False)
@@ -365,10 +482,9 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 ),
             )
             return result.outcome
-        wait = max(delay, result.retry_after or 0)
-        values.update(
-            state="failed", next_attempt_at=now + timedelta(seconds=int(wait))
-        )
+        if retry_at is None:
+            retry_at = now + timedelta(seconds=int(max(delay, result.retry_after or 0)))
+        values.update(state="failed", next_attempt_at=retry_at)
         message.write(values)
         self._count_attempt(message, endpoint, "retry", result.error_class)
         return result.outcome
@@ -384,13 +500,13 @@ class MfgIntegrationDelivery(models.AbstractModel):
         )
 
     def _schedule_retry(self, endpoint):
-        """Plan the job that delivers the endpoint's next retries."""
+        """Plan the job that delivers the endpoint's next retries and batches."""
         self.env["mfg.integration.message"].flush_model()
         self.env.cr.execute(
             """
             SELECT min(next_attempt_at) FROM mfg_integration_message
-             WHERE endpoint_id = %s AND direction = 'outbound' AND state = 'failed'
-               AND next_attempt_at IS NOT NULL
+             WHERE endpoint_id = %s AND direction = 'outbound'
+               AND state IN ('queued', 'failed') AND next_attempt_at IS NOT NULL
             """,
             [endpoint.id],
         )

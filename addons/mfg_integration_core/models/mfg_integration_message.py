@@ -132,7 +132,10 @@ class MfgIntegrationMessage(models.Model):
     error_traceback = fields.Text(readonly=True, groups="base.group_system")
     discard_reason = fields.Text(readonly=True)
     subscription_id = fields.Many2one(
-        "mfg.integration.subscription", readonly=True, ondelete="set null"
+        "mfg.integration.subscription",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
     )
     ce_dataschema = fields.Char(string="Data Schema", readonly=True)
     ordering_key = fields.Char(
@@ -348,6 +351,8 @@ class MfgIntegrationMessage(models.Model):
                     "ordering_key": subscription._ordering_value(event["data"]),
                     "correlation_id": correlation_id,
                     "state": "queued",
+                    "next_attempt_at": subscription.delivery_mode == "batch"
+                    and self._batch_due(subscription),
                     **link,
                 }
             )
@@ -358,8 +363,30 @@ class MfgIntegrationMessage(models.Model):
             .create(values)
         )
         for endpoint in subscriptions.endpoint_id:
-            self.env["mfg.integration.delivery"]._enqueue(endpoint)
+            # a job now, unless every new message waits for its batch
+            waits = messages.filtered(lambda m, e=endpoint: m.endpoint_id == e)
+            due = waits.mapped("next_attempt_at")
+            eta = min(due) if all(due) else None
+            self.env["mfg.integration.delivery"]._enqueue(endpoint, eta=eta)
         return messages.sudo(False)
+
+    def _batch_due(self, subscription):
+        """When a new message of a batch subscription is to go: at the next
+        scheduled time, or now (``False``: due) when it makes the set number of
+        waiting messages (its batch takes every waiting message along)."""
+        if subscription.batch_max_messages:
+            self.flush_model(["subscription_id", "state"])
+            self.env.cr.execute(
+                """
+                SELECT count(*) FROM mfg_integration_message
+                 WHERE subscription_id = %s AND direction = 'outbound'
+                   AND state IN ('queued', 'failed')
+                """,
+                [subscription.id],
+            )
+            if self.env.cr.fetchone()[0] + 1 >= subscription.batch_max_messages:
+                return False
+        return subscription._next_flush(fields.Datetime.now())
 
     def _outbound_event(self):
         """The CloudEvent delivered for this outbound message (stable across retries:

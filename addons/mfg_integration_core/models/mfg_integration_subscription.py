@@ -5,6 +5,10 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools.safe_eval import safe_eval
 
+from odoo.addons.base.models.res_partner import _tz_get
+
+from mfg_integration.batching import next_flush, parse_times
+
 
 class MfgIntegrationSubscription(models.Model):
     """Outbound routing: events of a type go to an endpoint.
@@ -57,6 +61,39 @@ class MfgIntegrationSubscription(models.Model):
         "no ordering.",
     )
 
+    delivery_mode = fields.Selection(
+        [("realtime", "Real-time"), ("batch", "Batch")],
+        default="realtime",
+        required=True,
+        help="Real-time: each event is sent as soon as it is emitted. Batch: events "
+        "wait and go out together as one CloudEvents batch on the schedule below, or "
+        "as soon as the set number of messages is waiting.",
+    )
+    batch_interval = fields.Integer(
+        string="Every (minutes)",
+        help="Send the gathered events every this many minutes, on the clock (15: at "
+        ":00, :15, :30 and :45). 0: no interval.",
+    )
+    batch_times = fields.Char(
+        string="At Times",
+        help="Times of day at which the gathered events are sent, such as shift ends: "
+        "06:00, 14:00, 22:00 (in the time zone below).",
+    )
+    batch_tz = fields.Selection(
+        _tz_get,
+        string="Time Zone",
+        default=lambda self: self.env.user.tz or "UTC",
+    )
+    batch_max_messages = fields.Integer(
+        string="Or When Waiting",
+        help="Send at once when this many messages are waiting (0: only on the "
+        "schedule).",
+    )
+
+    _batch_positive = models.Constraint(
+        "CHECK(batch_interval >= 0 AND batch_max_messages >= 0)",
+        "The batch interval and the number of waiting messages cannot be negative.",
+    )
     _event_endpoint_uniq = models.Constraint(
         "unique(event_type_id, endpoint_id)",
         "This endpoint already subscribes to this event type.",
@@ -92,6 +129,46 @@ class MfgIntegrationSubscription(models.Model):
                         "the same event type."
                     )
                 )
+
+    @api.constrains(
+        "delivery_mode", "batch_interval", "batch_times", "batch_tz", "endpoint_id"
+    )
+    def _check_batch(self):
+        for subscription in self.filtered(lambda s: s.delivery_mode == "batch"):
+            if subscription.endpoint_id.transport != "http":
+                raise ValidationError(
+                    self.env._(
+                        "Batch delivery sends HTTPS webhooks: endpoint '%(name)s' "
+                        "publishes to a broker, which takes events one by one.",
+                        name=subscription.endpoint_id.name,
+                    )
+                )
+            try:
+                times = parse_times(subscription.batch_times)
+                schedule = next_flush(
+                    fields.Datetime.now(),
+                    subscription.batch_interval,
+                    times,
+                    subscription.batch_tz,
+                )
+            except ValueError as exc:
+                raise ValidationError(
+                    self.env._("Batch schedule: %(error)s", error=str(exc))
+                ) from None
+            if schedule is None:
+                raise ValidationError(
+                    self.env._(
+                        "A batch subscription needs a schedule: an interval in "
+                        "minutes, times of day, or both."
+                    )
+                )
+
+    def _next_flush(self, now):
+        """When this batch subscription's gathered messages go out next."""
+        self.ensure_one()
+        return next_flush(
+            now, self.batch_interval, parse_times(self.batch_times), self.batch_tz
+        )
 
     @api.constrains("ordering_key")
     def _check_ordering_key(self):

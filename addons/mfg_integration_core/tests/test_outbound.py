@@ -17,6 +17,7 @@ from odoo.addons.mfg_integration_core.tools import DELIVERY_LOCK_NAMESPACE
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from mfg_integration.batching import batch_id, next_flush
 from mfg_integration.simulators import Answer, StubServer, closed_port_url
 from mfg_integration.webhooks import generate_webhook_secret
 
@@ -393,6 +394,109 @@ class TestOutbound(MfgIntegrationCase):
         ):
             self.endpoint.write({"delivery_rate_limit": -1})
             self.endpoint.flush_recordset()
+
+    # -- batch delivery ---------------------------------------------------------
+
+    def flush_time_comes(self, messages):
+        """Time travel: the batch's scheduled time has come."""
+        for message in messages.filtered("next_attempt_at"):
+            message.next_attempt_at -= timedelta(days=1)
+
+    def test_batch_gathers_events_until_its_time_and_sends_one_batch(self):
+        self.subscription.write({"delivery_mode": "batch", "batch_interval": 15})
+        now = fields.Datetime.now()
+        with trap_jobs() as trap:
+            messages = self.emit(order="A") | self.emit(order="B") | self.emit("C")
+            flush = next_flush(now, 15)
+            # the job that sends them is planned for the scheduled time
+            self.assertTrue(trap.enqueued_jobs)
+            self.assertEqual({job.eta for job in trap.enqueued_jobs}, {flush})
+        self.assertEqual(set(messages.mapped("next_attempt_at")), {flush})
+        self.Delivery._job_deliver(self.endpoint.id)
+        self.assertFalse(self.server.requests, "nothing before the scheduled time")
+        self.assertEqual(set(messages.mapped("state")), {"queued"})
+        self.flush_time_comes(messages)
+        self.Delivery._job_deliver(self.endpoint.id)
+        [request] = self.server.requests
+        self.assertEqual(
+            request.headers["Content-Type"], "application/cloudevents-batch+json"
+        )
+        events = request.json()
+        self.assertEqual([e["data"]["order"] for e in events], ["A", "B", "C"])
+        self.assertEqual([e["id"] for e in events], messages.mapped("ce_id"))
+        self.assertEqual(
+            request.headers["webhook-id"], batch_id(messages.mapped("ce_id"))
+        )
+        Webhook(self.secret).verify(request.body, dict(request.headers))
+        self.assertEqual(set(messages.mapped("state")), {"done"})
+
+    def test_batch_goes_at_once_when_enough_messages_wait(self):
+        self.subscription.write(
+            {"delivery_mode": "batch", "batch_interval": 60, "batch_max_messages": 3}
+        )
+        first = self.emit(order="A") | self.emit(order="B")
+        self.assertTrue(all(first.mapped("next_attempt_at")))
+        third = self.emit(order="C")
+        self.assertFalse(third.next_attempt_at, "the third one is due now")
+        self.Delivery._job_deliver(self.endpoint.id)
+        [request] = self.server.requests
+        self.assertEqual([e["data"]["order"] for e in request.json()], ["A", "B", "C"])
+        self.assertEqual(set((first | third).mapped("state")), {"done"})
+
+    def test_a_failed_batch_is_retried_together_and_dead_letters_per_message(self):
+        self.subscription.write({"delivery_mode": "batch", "batch_times": "06:00"})
+        self.endpoint.write({"retry_schedule": "0, 1m", "breaker_threshold": 0})
+        self.server.default = Answer(503)
+        old = self.emit(order="A") | self.emit(order="B")
+        self.flush_time_comes(old)
+        self.Delivery._job_deliver(self.endpoint.id)
+        self.assertEqual(old.mapped("state"), ["failed", "failed"])
+        self.assertEqual(len(set(old.mapped("next_attempt_at"))), 1, "retried together")
+        self.assertEqual(self.endpoint.failure_streak, 1, "one request, one failure")
+        # a newer event waits for its batch; the retry takes it along, in order
+        new = self.emit(order="C")
+        self.deliver()
+        self.assertEqual(len(self.server.requests), 2)
+        retry = self.server.requests[1].json()
+        self.assertEqual([e["data"]["order"] for e in retry], ["A", "B", "C"])
+        # the older messages spent their retries: each is a dead letter of its own
+        self.assertEqual(old.mapped("state"), ["dead", "dead"])
+        self.assertEqual(set(old.mapped("error_class")), {"http.503"})
+        self.assertEqual((new.state, new.attempts), ("failed", 1))
+        # a replayed dead letter goes with the next batch
+        self.server.default = Answer(200)
+        old[0].action_replay()
+        self.deliver()
+        last = self.server.requests[-1].json()
+        self.assertEqual([e["data"]["order"] for e in last], ["A", "C"])
+        self.assertEqual((old[0].state, new.state), ("done", "done"))
+
+    def test_batch_settings_are_checked(self):
+        with self.assertRaisesRegex(ValidationError, "needs a schedule"):
+            self.subscription.write({"delivery_mode": "batch"})
+        with self.assertRaisesRegex(ValidationError, "not a time of day"):
+            self.subscription.write(
+                {"delivery_mode": "batch", "batch_times": "end of shift"}
+            )
+        broker = self.env["mfg.integration.endpoint"].create(
+            {
+                "name": "Rabbit",
+                "code": "rabbit",
+                "system_id": self.system.id,
+                "direction": "outbound",
+                "transport": "amqp",
+                "url": "amqp://127.0.0.1:5672/%2F",
+                "signing_secret": generate_webhook_secret(),
+            }
+        )
+        with self.assertRaisesRegex(ValidationError, "publishes to a broker"):
+            self.subscription.write(
+                {
+                    "endpoint_id": broker.id,
+                    "delivery_mode": "batch",
+                    "batch_interval": 5,
+                }
+            )
 
     def test_a_receiver_echoing_a_redacted_value_leaves_no_trace(self):
         self.outbound_type.redact_pointers = "/order"
