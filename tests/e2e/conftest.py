@@ -100,6 +100,22 @@ def remove_system(env, system_id, user_id):
     partner.unlink()
 
 
+def amqp(func):
+    """Run ``func(channel)`` on a connection of its own to the local RabbitMQ (a
+    connection kept open but idle while a test waits would miss its heartbeats)."""
+    import pika
+
+    connection = pika.BlockingConnection(
+        pika.ConnectionParameters(
+            "127.0.0.1", 5672, credentials=pika.PlainCredentials("guest", "guest")
+        )
+    )
+    try:
+        return func(connection.channel())
+    finally:
+        connection.close()
+
+
 @pytest.fixture(scope="session")
 def e2e():
     """What tests/e2e/faults shares with this tier (conftest modules are not
@@ -111,6 +127,7 @@ def e2e():
         prepare_database=prepare_database,
         restore_database=restore_database,
         remove_system=remove_system,
+        amqp=amqp,
     )
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import nats
 import paho.mqtt.client as mqtt
-import pika
 import pytest
 
 from mfg_integration.webhooks import generate_webhook_secret
@@ -75,20 +74,6 @@ def _jetstream(func):
             await client.close()
 
     return asyncio.run(run())
-
-
-def _amqp(func):
-    """Run ``func(channel)`` on a connection of its own (a connection kept open
-    but idle while the test waits would miss its heartbeats)."""
-    connection = pika.BlockingConnection(
-        pika.ConnectionParameters(
-            "127.0.0.1", 5672, credentials=pika.PlainCredentials("guest", "guest")
-        )
-    )
-    try:
-        return func(connection.channel())
-    finally:
-        connection.close()
 
 
 def _publish_mqtt(topic, payload):
@@ -239,7 +224,7 @@ def test_signals_in_and_nonconformities_out_exactly_once_through_an_outage(
     proxies = {kind: brokerproxy.BrokerProxy(port) for kind, port in PORTS.items()}
     for proxy in proxies.values():
         proxy.start()
-    _amqp(lambda channel: channel.queue_declare(queue, durable=True))
+    e2e.amqp(lambda channel: channel.queue_declare(queue, durable=True))
 
     async def add_stream(js):
         await js.add_stream(name=stream, subjects=[f"{prefix}.>"])
@@ -260,7 +245,7 @@ def test_signals_in_and_nonconformities_out_exactly_once_through_an_outage(
             or consumer.poll() is not None,
         )
         assert consumer.poll() is None, "the consumer exited"
-        _run_and_check(committed, data, sfx, proxies, queue, stream)
+        _run_and_check(committed, e2e.amqp, data, sfx, proxies, queue, stream)
     finally:
         consumer.send_signal(signal.SIGTERM)
         try:
@@ -274,7 +259,7 @@ def test_signals_in_and_nonconformities_out_exactly_once_through_an_outage(
         print(f"consumer output:\n{log}")  # shown by pytest when the test fails
         for proxy in proxies.values():
             proxy.stop()
-        _amqp(lambda channel: channel.queue_delete(queue))
+        e2e.amqp(lambda channel: channel.queue_delete(queue))
         _jetstream(delete_stream)
         _remove(committed, data)
     assert code == 0, log
@@ -284,7 +269,7 @@ def test_signals_in_and_nonconformities_out_exactly_once_through_an_outage(
     ), log
 
 
-def _run_and_check(committed, data, sfx, proxies, queue, stream):
+def _run_and_check(committed, amqp, data, sfx, proxies, queue, stream):
     machine = data["machine"]
     topic = f"mfgtest/{sfx}/{machine}/state"
     stop_id = f"{machine.upper()}-STOP-1"
@@ -371,7 +356,7 @@ def _run_and_check(committed, data, sfx, proxies, queue, stream):
     def drain(channel):
         return list(iter(lambda: channel.basic_get(queue, auto_ack=True), (None,) * 3))
 
-    [(_method, properties, body)] = _amqp(drain)
+    [(_method, properties, body)] = amqp(drain)
     assert properties.message_id == ce_id
     assert json.loads(body)["subject"] == ref
 

@@ -132,8 +132,12 @@ class MfgIntegrationDelivery(models.AbstractModel):
         messages = Message.browse(ids)
         batches = self._gather_batches(messages, endpoint)
         for batch in batches:
-            messages -= batch
             ids += [i for i in batch.ids if i not in ids]
+        # a batch subscription's messages go in batches only (those beyond this
+        # job's batches wait for the next job)
+        messages = messages.filtered(
+            lambda m: m.subscription_id.delivery_mode != "batch"
+        )
         context = {
             "secrets": endpoint._get_signing_secrets(),
             "credential": endpoint._get_credential(),

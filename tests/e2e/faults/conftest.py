@@ -46,11 +46,14 @@ class PlantServer:
     runner, in a process group of its own. ``start`` again after ``kill`` is a
     restart on the same port and log."""
 
-    def __init__(self, harness, logcheck, settings, port, log_path):
+    def __init__(self, harness, logcheck, settings, port, log_path, channels):
         self.harness = harness
+        self.channels = channels
         self.logcheck = logcheck
         self.settings = settings
         self.port = port
+        # the websocket (gevent) process of each server listens on a port of its own
+        self.gevent_port = harness.free_port()
         self.log_path = str(log_path)
         self.base = f"http://127.0.0.1:{port}"
         self.process = None
@@ -64,6 +67,7 @@ class PlantServer:
             self.settings["MFG_E2E_DB"],
             "--http-interface=127.0.0.1",
             f"--http-port={self.port}",
+            f"--gevent-port={self.gevent_port}",
             "--workers=2",
             "--max-cron-threads=1",
             "--limit-time-real=600",
@@ -75,7 +79,7 @@ class PlantServer:
     def start(self):
         # two jobs at a time, as odoo.conf.example sets it (queue_job's default
         # is one)
-        env = dict(os.environ, ODOO_QUEUE_JOB_CHANNELS=JOB_CHANNELS)
+        env = dict(os.environ, ODOO_QUEUE_JOB_CHANNELS=self.channels)
         self.process = self.harness.start_server(
             self.command(), output_path=self.log_path + ".out", env=env
         )
@@ -126,6 +130,36 @@ def message_states(env, system_ids, direction):
     return dict(env.cr.fetchall())
 
 
+def inbound_figures(env, system_ids):
+    """What the systems' inbound messages became: ``messages``, ``distinct``
+    events, processing ``attempts``, and the machine stops recorded
+    (``downtimes``, ``distinct_downtimes``, ``closed``)."""
+    ids = _ids(system_ids)
+    env.cr.execute(
+        "SELECT count(*), count(DISTINCT ce_id), sum(attempts) "
+        "FROM mfg_integration_message WHERE system_id = ANY(%s) "
+        "AND direction = 'inbound'",
+        [ids],
+    )
+    figures = dict(
+        zip(("messages", "distinct", "attempts"), env.cr.fetchone(), strict=True)
+    )
+    env.cr.execute(
+        "SELECT count(*), count(DISTINCT downtime_id), "
+        "count(*) FILTER (WHERE state = 'closed') "
+        "FROM mfg_integration_downtime WHERE system_id = ANY(%s)",
+        [ids],
+    )
+    figures.update(
+        zip(
+            ("downtimes", "distinct_downtimes", "closed"),
+            env.cr.fetchone(),
+            strict=True,
+        )
+    )
+    return figures
+
+
 def _ids(system_ids):
     return [system_ids] if isinstance(system_ids, int) else list(system_ids)
 
@@ -145,24 +179,30 @@ def fault(e2e):
         return dict(env.cr.fetchall())
 
     return SimpleNamespace(
-        wait_for=wait_for, job_states=job_states, message_states=message_states
+        wait_for=wait_for,
+        job_states=job_states,
+        message_states=message_states,
+        inbound_figures=inbound_figures,
     )
 
 
 @pytest.fixture
 def plant_server(settings, e2e, tmp_path):
-    """``make()`` returns a started :class:`PlantServer`; stopped after the test."""
+    """``make()`` returns a started :class:`PlantServer`; stopped after the test.
+    ``make(channels="root:0")`` starts one without a job runner (queue_job's own
+    switch), as the second HTTP server of a scaled-out plant."""
     harness = e2e.harness
     logcheck = e2e.load_module("mfg_logcheck", TESTS / "logcheck.py")
     servers = []
 
-    def make():
+    def make(channels=JOB_CHANNELS):
         server = PlantServer(
             harness,
             logcheck,
             settings,
             harness.free_port(),
             tmp_path / f"odoo-{len(servers)}.log",
+            channels,
         )
         servers.append(server)
         server.start()

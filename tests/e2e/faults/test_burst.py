@@ -86,30 +86,12 @@ def test_inbound_burst_is_stored_and_processed_once(
 
     def figures(env):
         env.cr.execute(
-            "SELECT count(*), count(DISTINCT ce_id), sum(attempts) "
-            "FROM mfg_integration_message WHERE system_id = ANY(%s)",
-            [system_ids],
-        )
-        messages, distinct, attempts = env.cr.fetchone()
-        env.cr.execute(
-            "SELECT count(*), count(DISTINCT downtime_id), "
-            "count(*) FILTER (WHERE state = 'closed') "
-            "FROM mfg_integration_downtime WHERE system_id = ANY(%s)",
-            [system_ids],
-        )
-        downtimes, distinct_downtimes, closed = env.cr.fetchone()
-        env.cr.execute(
             "SELECT count(*) FROM mrp_workcenter_productivity "
             "WHERE workcenter_id = ANY(%s) AND date_end IS NOT NULL",
             [list(workcenter_ids)],
         )
         return {
-            "messages": messages,
-            "distinct": distinct,
-            "attempts": attempts,
-            "downtimes": downtimes,
-            "distinct_downtimes": distinct_downtimes,
-            "closed": closed,
+            **fault.inbound_figures(env, system_ids),
             "losses": env.cr.fetchone()[0],
             "states": fault.message_states(env, system_ids, "inbound"),
             "jobs": fault.job_states(env, system_ids),
