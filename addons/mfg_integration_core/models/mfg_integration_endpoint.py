@@ -39,9 +39,9 @@ TRANSPORTS = [
 ]
 #: where an outbound broker endpoint publishes when no destination is given
 DEFAULT_DESTINATIONS = {"amqp": "{type}", "mqtt": "mfg/{type}", "nats": "mfg.{type}"}
-#: the authentication kinds a broker connection accepts
 #: the URL schemes of each broker transport
 BROKER_SCHEMES = {"amqp": "amqp, amqps", "mqtt": "mqtt, mqtts", "nats": "nats, tls"}
+#: the authentication kinds a broker connection accepts
 BROKER_AUTH_KINDS = {
     "amqp": ("none", "basic"),
     "mqtt": ("none", "basic"),

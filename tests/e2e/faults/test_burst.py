@@ -85,13 +85,14 @@ def test_inbound_burst_is_stored_and_processed_once(
     drained_in = time.monotonic() - start
 
     def figures(env):
+        inbound = fault.inbound_figures(env, system_ids)
         env.cr.execute(
             "SELECT count(*) FROM mrp_workcenter_productivity "
             "WHERE workcenter_id = ANY(%s) AND date_end IS NOT NULL",
             [list(workcenter_ids)],
         )
         return {
-            **fault.inbound_figures(env, system_ids),
+            **inbound,
             "losses": env.cr.fetchone()[0],
             "states": fault.message_states(env, system_ids, "inbound"),
             "jobs": fault.job_states(env, system_ids),
