@@ -2,7 +2,7 @@
     "name": "Manufacturing Integration Hub",
     "summary": "Governed integration hub for MES, QMS, CMMS, WMS, IoT and supplier "
     "systems: registry, API keys, event catalogue",
-    "version": "19.0.1.3.0",
+    "version": "19.0.1.4.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",
@@ -36,6 +36,8 @@
         "views/mfg_integration_mapping_views.xml",
         "wizards/mfg_integration_message_wizard_views.xml",
         "views/mfg_integration_message_views.xml",
+        "views/mfg_integration_incident_views.xml",
+        "wizards/mfg_integration_incident_repair_views.xml",
         "views/mfg_integration_overview_views.xml",
         "views/mfg_integration_flow_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",
@@ -44,6 +46,11 @@
         "views/menus.xml",
     ],
     "demo": ["demo/ir_config_parameter_demo.xml"],
+    "assets": {
+        "web.assets_tests": [
+            "mfg_integration_core/static/tests/tours/**/*",
+        ],
+    },
     "installable": True,
     "application": True,
 }

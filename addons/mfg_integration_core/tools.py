@@ -5,6 +5,21 @@ from datetime import datetime, timezone
 from odoo.addons.queue_job.exception import RetryableJobError
 
 
+def notify(message, title=None, next_action=None):
+    """The client action that shows a success notification (then runs
+    ``next_action``, when given)."""
+    params = {"type": "success", "message": message}
+    if title:
+        params["title"] = title
+    if next_action:
+        params["next"] = next_action
+    return {
+        "type": "ir.actions.client",
+        "tag": "display_notification",
+        "params": params,
+    }
+
+
 def utc_naive(value):
     """RFC 3339 text to a naive UTC datetime, as Odoo stores datetimes (None stays)."""
     if not value:

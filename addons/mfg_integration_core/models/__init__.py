@@ -7,6 +7,7 @@ from . import mfg_integration_endpoint
 from . import mfg_integration_api_key
 from . import mfg_integration_handler
 from . import mfg_integration_message
+from . import mfg_integration_incident
 from . import mfg_integration_idempotency
 from . import mfg_integration_ingress
 from . import mfg_integration_subscription

@@ -395,6 +395,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 }
             )
             message.message_post(body=self.env._("Dead letter: %(error)s", error=text))
+        self.env["mfg.integration.incident"]._file(messages)
         return None
 
     def _record_batch(self, batch, endpoint, result, context):
@@ -442,6 +443,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
                 error_message=False,
             )
             message.write(values)
+            if message.incident_id:
+                message.incident_id._update_state()
             endpoint._record_delivery_success(now)
             self._count_attempt(message, endpoint, "delivered")
             self.env["mfg.integration.metric"]._observe(
@@ -470,6 +473,7 @@ class MfgIntegrationDelivery(models.AbstractModel):
             values.update(state="dead", next_attempt_at=False)
             message.write(values)
             self._count_attempt(message, endpoint, "dead", result.error_class)
+            self.env["mfg.integration.incident"]._file(message)
             message.message_post(
                 body=self.env._(
                     "Dead letter: %(n)s delivery attempts failed, last: %(error)s",

@@ -24,7 +24,7 @@ from mfg_integration.retry import (
 from mfg_integration.webhooks import decode_webhook_secret, generate_webhook_secret
 
 from ..secret_config import get_secret_box
-from ..tools import iso_utc
+from ..tools import iso_utc, notify
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DEFAULT_SCHEDULE = format_schedule(STANDARD_WEBHOOKS_SCHEDULE)
@@ -835,19 +835,14 @@ class MfgIntegrationEndpoint(models.Model):
         """Re-encrypt all stored secrets after a key was added first to
         ``secret_keys``, and say how many were."""
         count = self._reencrypt_secrets()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "title": self.env._("Secrets re-encrypted"),
-                "message": self.env._(
-                    "%(count)s stored secret(s) are now encrypted with the first key "
-                    "of secret_keys: the other keys can be removed.",
-                    count=count,
-                ),
-            },
-        }
+        return notify(
+            self.env._(
+                "%(count)s stored secret(s) are now encrypted with the first key of "
+                "secret_keys: the other keys can be removed.",
+                count=count,
+            ),
+            title=self.env._("Secrets re-encrypted"),
+        )
 
     def action_rotate_signing_secret(self):
         """Generate a new signing secret, keep the old one for the rotation window, and

@@ -3,6 +3,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from mfg_integration.flows import check_definition, evaluate, truthy
 
+from ..tools import notify
 from .mfg_integration_endpoint import CODE_RE
 
 RUN_COUNTS = ("running", "waiting", "incident", "done", "cancelled")
@@ -300,14 +301,7 @@ class MfgIntegrationFlow(models.Model):
     def action_check(self):
         """Check that the steps can run, and say so."""
         self._check_runnable()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._("The flow's steps can run."),
-            },
-        }
+        return notify(self.env._("The flow's steps can run."))
 
     def _runs_action(self, state=None):
         self.ensure_one()

@@ -166,6 +166,26 @@ class MfgIntegrationMapping(models.Model):
             uom_converter=self._convert_uom,
         )
 
+    def _trial(self, definition, payloads, check, system=None):
+        """How many of ``payloads`` a changed ``definition`` of this mapping maps
+        into data that ``check(data)`` accepts; nothing is saved.
+
+        :raise MappingError: when the changed definition is not valid
+        """
+        self.ensure_one()
+        compiled = compile_mapping(definition, known_units=self._known_units())
+        resolver = self._xref_resolver(system or self.system_id)
+        passed = 0
+        for payload in payloads:
+            try:
+                data = compiled.apply(
+                    payload, resolver=resolver, uom_converter=self._convert_uom
+                )
+            except MappingError:
+                continue
+            passed += bool(check(data))
+        return passed
+
     def export_definition(self):
         """Return the JSON-serialisable definition of the mapping."""
         self.ensure_one()

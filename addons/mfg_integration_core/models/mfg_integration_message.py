@@ -55,6 +55,9 @@ PERMANENT_EXCEPTIONS = (
     TypeError,
 )
 
+#: how many failing places of an error a message keeps (the rest are alike)
+MAX_ERROR_DETAILS = 20
+
 #: exceptions a handler raises for a condition that may go away
 TRANSIENT_EXCEPTIONS = (errors.TransientError, OSError, TimeoutError)
 
@@ -130,6 +133,11 @@ class MfgIntegrationMessage(models.Model):
     error_class = fields.Char(readonly=True)
     error_message = fields.Text(readonly=True)
     error_traceback = fields.Text(readonly=True, groups="base.group_system")
+    error_details = fields.Json(
+        readonly=True,
+        help="The failing places of the last error: JSON pointer, message and, for "
+        "a reference, its kind and value (sensitive values removed).",
+    )
     discard_reason = fields.Text(readonly=True)
     subscription_id = fields.Many2one(
         "mfg.integration.subscription",
@@ -150,6 +158,14 @@ class MfgIntegrationMessage(models.Model):
         # index, each check scans the whole table; the rows that are set are few
         index="btree_not_null",
         help="An earlier message with the same ordering key that is not delivered yet.",
+    )
+    incident_id = fields.Many2one(
+        "mfg.integration.incident",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
+        help="The incident (dead letters of one cause) this message was last filed "
+        "under as a dead letter.",
     )
     last_attempt_at = fields.Datetime(readonly=True)
     response_code = fields.Integer(readonly=True)
@@ -557,10 +573,13 @@ class MfgIntegrationMessage(models.Model):
                 "error_class": False,
                 "error_message": False,
                 "error_traceback": False,
+                "error_details": False,
             }
             if isinstance(result, models.BaseModel) and len(result) == 1:
                 values.update(result_model=result._name, result_id=result.id)
             sudo.write(values)
+            if self.incident_id:
+                self.incident_id._update_state()
             labels = {"system": self.system_id.code, "event_type": self.event_code}
             Metric = self.env["mfg.integration.metric"]
             Metric._count("messages_processed", outcome="done", **labels)
@@ -711,6 +730,23 @@ class MfgIntegrationMessage(models.Model):
             return "business-rule"
         return f"{type(exc).__module__}.{type(exc).__name__}"
 
+    def _scrub_details(self, details, hidden):
+        """The first :data:`MAX_ERROR_DETAILS` entries of an error's ``errors``
+        (pointer, message, kind, value), their texts without redacted values."""
+        kept = []
+        for entry in (details or [])[:MAX_ERROR_DETAILS]:
+            if isinstance(entry, dict):
+                # numbers too become texts: a redacted value may be a number
+                kept.append(
+                    {
+                        key: self._scrub(str(value), hidden)
+                        for key, value in entry.items()
+                        if isinstance(value, (str, int, float))
+                        and not isinstance(value, bool)
+                    }
+                )
+        return kept or False
+
     def _record_failure(self, exc, permanent, started):
         """Write the error on the message: retry later, or make it a dead letter."""
         self.ensure_one()
@@ -724,6 +760,7 @@ class MfgIntegrationMessage(models.Model):
             "attempts": attempts,
             "error_class": self._error_class(exc),
             "error_message": detail[:2000],
+            "error_details": self._scrub_details(getattr(exc, "errors", None), hidden),
             "error_traceback": self._scrub(
                 "".join(traceback.format_exception(exc)), hidden
             )[-20000:],
@@ -762,6 +799,7 @@ class MfgIntegrationMessage(models.Model):
         )
         self.message_post(body=note)
         if values["state"] == "dead":
+            self.env["mfg.integration.incident"]._file(self)
             system._check_dead_letter_threshold()
 
     # ------------------------------------------------------------------
@@ -820,6 +858,7 @@ class MfgIntegrationMessage(models.Model):
         discardable._count_user_action("discards")
         # a discarded outbound message no longer holds its ordered successors
         discardable.filtered(lambda m: m.ordering_key)._enqueue_processing()
+        discardable.incident_id._update_state()
         for message in discardable:
             message.message_post(
                 body=self.env._(

@@ -154,7 +154,14 @@ class MfgIntegrationResolver(models.AbstractModel):
                 where=where,
                 system=system.code,
             ),
-            errors=[{"pointer": pointer, "message": f"no {kind} '{value}'"}],
+            errors=[
+                {
+                    "pointer": pointer,
+                    "message": f"no {kind} '{value}'",
+                    "kind": kind,
+                    "value": value,
+                }
+            ],
         )
 
     @api.model
@@ -236,7 +243,14 @@ class MfgIntegrationResolver(models.AbstractModel):
                 pointer=pointer,
                 unit=name,
             ),
-            errors=[{"pointer": pointer, "message": f"unknown unit '{name}'"}],
+            errors=[
+                {
+                    "pointer": pointer,
+                    "message": f"unknown unit '{name}'",
+                    "kind": "uom",
+                    "value": name,
+                }
+            ],
         )
 
     @api.model

@@ -4,6 +4,8 @@ from . import test_brokers
 from . import test_concurrency
 from . import test_event_type
 from . import test_flow
+from . import test_incident_repair
+from . import test_incidents
 from . import test_ingress_http
 from . import test_mapping
 from . import test_metrics
@@ -15,4 +17,5 @@ from . import test_scripting_contract
 from . import test_secrets
 from . import test_slo
 from . import test_system
+from . import test_tours
 from . import test_versions

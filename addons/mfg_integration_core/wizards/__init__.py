@@ -5,3 +5,5 @@ from . import mfg_integration_message_edit
 from . import mfg_integration_message_replay
 from . import mfg_integration_mapping_test
 from . import mfg_integration_mapping_transfer
+from . import mfg_integration_incident_repair
+from . import mfg_integration_incident_repair_line

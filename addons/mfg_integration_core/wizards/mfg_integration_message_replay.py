@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..tools import notify
+
 
 class MfgIntegrationMessageReplay(models.TransientModel):
     """Replays every message matching a filter (system, event type, error, age)."""
@@ -49,14 +51,7 @@ class MfgIntegrationMessageReplay(models.TransientModel):
         if not messages:
             raise UserError(self.env._("No message matches these criteria."))
         messages.action_replay()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._(
-                    "%(n)s message(s) queued for replay.", n=len(messages)
-                ),
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return notify(
+            self.env._("%(n)s message(s) queued for replay.", n=len(messages)),
+            next_action={"type": "ir.actions.act_window_close"},
+        )
