@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Refresh the documentation's screenshots: run the suite's browser tests (Odoo tours
-# on Chromium) with MFG_SCREENSHOTS set, so that each journey keeps a picture of its
-# last screen in addons/mfg_integration_core/static/description/screenshots/.
+# on Chromium, addons/*/tests/test_tours.py) with MFG_SCREENSHOTS set, so that each
+# journey keeps a picture of its last screen in its addon's
+# static/description/screenshots/.
 #
 # Usage: bash scripts/refresh_screenshots.sh
 # It needs what `bash scripts/up.sh` sets up: .local/odoo.conf and the demo database
@@ -15,7 +16,6 @@ set -euo pipefail
 cd -- "$MFG_ROOT"
 
 DB=${MFG_DB:-mfg_demo}
-OUT=$MFG_ROOT/addons/mfg_integration_core/static/description/screenshots
 
 [[ -f .local/odoo.conf ]] ||
     mfg_die "no .local/odoo.conf: run 'MFG_UP_NO_SERVE=1 bash scripts/up.sh' first"
@@ -28,11 +28,12 @@ trap mfg_remove_tmp EXIT
 conf=$MFG_TMP/odoo.conf
 port=$(mfg_free_port)
 sed -e "s/^http_port *=.*/http_port = $port/" -e '/^workers *=/d' .local/odoo.conf >"$conf"
-mkdir -p -- "$OUT"
+tours=(addons/*/tests/test_tours.py)
 
-mfg_info "browser tests of addons/mfg_integration_core on $DB, pictures to $OUT"
-MFG_SCREENSHOTS=$OUT ODOO_QUEUE_JOB_CHANNELS=root:0 \
+mfg_info "browser tests on $DB: ${tours[*]}"
+MFG_SCREENSHOTS=1 ODOO_QUEUE_JOB_CHANNELS=root:0 \
     "$MFG_PY" -m pytest -q -p odoo -p no:cacheprovider -p no:warnings \
     --odoo-config="$conf" --odoo-database="$DB" --odoo-http --odoo-log-level=warn \
-    addons/mfg_integration_core/tests/test_tours.py
-mfg_info "refreshed: $(cd -- "$OUT" && ls -- *.png | tr '\n' ' ')"
+    "${tours[@]}"
+mfg_info "refreshed:"
+ls -- addons/*/static/description/screenshots/*.png

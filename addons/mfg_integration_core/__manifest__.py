@@ -38,6 +38,7 @@
         "views/mfg_integration_message_views.xml",
         "views/mfg_integration_incident_views.xml",
         "wizards/mfg_integration_incident_repair_views.xml",
+        "wizards/mfg_integration_onboarding_views.xml",
         "views/mfg_integration_overview_views.xml",
         "views/mfg_integration_flow_views.xml",
         "wizards/mfg_integration_api_key_wizard_views.xml",

@@ -5,6 +5,18 @@ from datetime import datetime, timezone
 from odoo.addons.queue_job.exception import RetryableJobError
 
 
+def form_action(record):
+    """The window action that opens ``record`` (one record) in its form view."""
+    return {
+        "type": "ir.actions.act_window",
+        "res_model": record._name,
+        "res_id": record.id,
+        "view_mode": "form",
+        "views": [(False, "form")],
+        "target": "current",
+    }
+
+
 def notify(message, title=None, next_action=None):
     """The client action that shows a success notification (then runs
     ``next_action``, when given)."""

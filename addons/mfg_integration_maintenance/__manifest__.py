@@ -1,7 +1,7 @@
 {
     "name": "Manufacturing Integration: Maintenance",
     "summary": "Canonical downtime, maintenance and spare-part events for a CMMS",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Manufacturing/Maintenance",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",
@@ -22,4 +22,9 @@
     ],
     "post_init_hook": "post_init_hook",
     "installable": True,
+    "assets": {
+        "web.assets_tests": [
+            "mfg_integration_maintenance/static/tests/tours/**/*",
+        ],
+    },
 }

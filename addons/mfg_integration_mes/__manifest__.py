@@ -1,7 +1,7 @@
 {
     "name": "Manufacturing Integration: MES",
     "summary": "Canonical production and shop-floor events exchanged with a MES",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Manufacturing/Manufacturing",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",
@@ -21,4 +21,9 @@
     ],
     "post_init_hook": "post_init_hook",
     "installable": True,
+    "assets": {
+        "web.assets_tests": [
+            "mfg_integration_mes/static/tests/tours/**/*",
+        ],
+    },
 }

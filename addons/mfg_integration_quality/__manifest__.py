@@ -1,7 +1,7 @@
 {
     "name": "Manufacturing Integration: Quality",
     "summary": "Canonical inspection, nonconformance and disposition events for a QMS",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Manufacturing/Quality",
     "website": "https://github.com/mfg-integration/mfg_integration",
     "author": "mfg_integration contributors",
@@ -28,4 +28,9 @@
     ],
     "post_init_hook": "post_init_hook",
     "installable": True,
+    "assets": {
+        "web.assets_tests": [
+            "mfg_integration_quality/static/tests/tours/**/*",
+        ],
+    },
 }

@@ -63,6 +63,9 @@ EXPECTED_EVENTS = {
     "integration.slo_breached": (CORE, "outbound"),
     "integration.slo_recovered": (CORE, "outbound"),
     "integration.system_silent": (CORE, "outbound"),
+    # the two tests of a system's onboarding
+    "integration.ping": (CORE, "inbound"),
+    "integration.connection_test": (CORE, "outbound"),
 }
 
 SCHEMA_FILES = sorted(ADDONS_DIR.glob("*/data/schemas/*.json"))

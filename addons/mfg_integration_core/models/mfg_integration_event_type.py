@@ -132,7 +132,7 @@ class MfgIntegrationEventType(models.Model):
                 )
 
     @api.model
-    def emit(self, code, data, subject=None, record=None):
+    def emit(self, code, data, subject=None, record=None, endpoints=None):
         """Emit a canonical event from Odoo, inside the current transaction.
 
         The data is validated against the event type's current schema, wrapped in a
@@ -144,6 +144,8 @@ class MfgIntegrationEventType(models.Model):
         :param data: the event data (a dict matching the schema)
         :param subject: optional CloudEvents subject (e.g. the order reference)
         :param record: optional Odoo record the event is about (subscription filters)
+        :param endpoints: optional ``mfg.integration.endpoint`` records: only their
+            subscriptions get the event (a test sent to one system)
         :return: the ``mfg.integration.message`` records created
         :raise UserError: unknown event type, or data not matching the schema (the
             message lists each failing JSON pointer)
@@ -168,6 +170,7 @@ class MfgIntegrationEventType(models.Model):
             )
         subscriptions = event_type._subscriptions().filtered(
             lambda s: s._matches(record)
+            and (endpoints is None or s.endpoint_id in endpoints)
         )
         event = new_event(
             code,

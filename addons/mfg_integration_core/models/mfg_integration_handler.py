@@ -33,3 +33,8 @@ class MfgIntegrationHandler(models.AbstractModel):
     def _get_handler(self, event_code):
         """Return the bound handler of ``event_code``, or None when none exists."""
         return getattr(self, self._handler_method_name(event_code), None)
+
+    def _handle_integration__ping(self, message, data):
+        """A system's ping (the inbound test of its onboarding): it only has to
+        arrive; no record changes."""
+        return None

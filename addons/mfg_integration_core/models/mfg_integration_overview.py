@@ -1,6 +1,11 @@
+from datetime import timedelta
+
 from odoo import fields, models, tools
 from odoo.tools import SQL
 
+from mfg_integration.anomaly import WEEKS, hints
+
+from ..tools import form_action
 from .mfg_integration_system import SYSTEM_KINDS
 
 #: a due message waiting longer than this makes a system's status a warning
@@ -62,6 +67,13 @@ class MfgIntegrationOverview(models.Model):
     slo_breached = fields.Integer(string="Objectives Breached", readonly=True)
     breached_since = fields.Datetime(readonly=True)
     silent_since = fields.Datetime(readonly=True)
+    anomaly_hint = fields.Text(
+        string="Unusual Traffic",
+        compute="_compute_anomaly_hint",
+        help="The last complete hour's message count or failure rate departs from "
+        "the same hour of the week in the previous weeks (median and median "
+        "absolute deviation; see mfg_integration.anomaly).",
+    )
 
     def init(self):
         # The figures come from a function that runs with JIT compilation off: its
@@ -204,6 +216,42 @@ class MfgIntegrationOverview(models.Model):
             )
         )
 
+    def _compute_anomaly_hint(self):
+        end = fields.Datetime.now().replace(minute=0, second=0, microsecond=0)
+        rows = self.env.execute_query(
+            SQL(
+                """
+            SELECT m.system_id, k.k, count(*),
+                   count(*) FILTER (WHERE m.state IN ('dead', 'failed'))
+              FROM generate_series(0, %(weeks)s) AS k(k)
+              JOIN mfg_integration_message m
+                ON m.create_date >= %(end)s - k.k * interval '7 days'
+                                   - interval '1 hour'
+               AND m.create_date < %(end)s - k.k * interval '7 days'
+             WHERE m.system_id = ANY(%(ids)s)
+               AND m.direction IN ('inbound', 'outbound')
+             GROUP BY m.system_id, k.k
+            """,
+                weeks=WEEKS,
+                end=end,
+                ids=self.system_id.ids,
+            )
+        )
+        hours = {}
+        for system_id, week, total, failed in rows:
+            hours.setdefault(system_id, {})[week] = (total, failed)
+        for row in self:
+            system = row.system_id
+            slots = hours.get(system.id, {})
+            # the weeks since the system exists: a quiet hour is a real zero
+            history = [
+                slots.get(week, (0, 0))
+                for week in range(1, WEEKS + 1)
+                if end - timedelta(weeks=week, hours=1) >= system.create_date
+            ]
+            found = hints(slots.get(0, (0, 0)), history)
+            row.anomaly_hint = "\n".join(hint.text for hint in found) or False
+
     # ------------------------------------------------------------------
     # Drill-down: every figure opens the messages behind it
     # ------------------------------------------------------------------
@@ -265,9 +313,4 @@ class MfgIntegrationOverview(models.Model):
 
     def action_open_system(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "mfg.integration.system",
-            "res_id": self.system_id.id,
-            "view_mode": "form",
-        }
+        return form_action(self.system_id)

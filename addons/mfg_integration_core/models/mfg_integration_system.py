@@ -131,6 +131,13 @@ class MfgIntegrationSystem(models.Model):
         "may stay silent).",
     )
     silent_since = fields.Datetime(readonly=True, copy=False)
+    onboarded_at = fields.Datetime(
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="When the onboarding wizard's two tests passed: an event from Odoo "
+        "delivered to the system, and an event from the system received by Odoo.",
+    )
     last_message_at = fields.Datetime(
         string="Last Received", compute="_compute_last_message_at"
     )

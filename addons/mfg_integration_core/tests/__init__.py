@@ -10,6 +10,7 @@ from . import test_ingress_http
 from . import test_mapping
 from . import test_metrics
 from . import test_multicompany
+from . import test_onboarding
 from . import test_outbound
 from . import test_overview
 from . import test_processing

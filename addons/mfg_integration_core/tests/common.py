@@ -1,11 +1,16 @@
+import base64
 import contextlib
 import json
 import logging
+import os
+import pathlib
 import uuid
 from contextlib import contextmanager
 from unittest.mock import patch
 
+from odoo.modules.module import get_module_path
 from odoo.tests import TransactionCase, new_test_user
+from odoo.tests.common import ChromeBrowser
 
 from odoo.addons.mfg_integration_core.models.mfg_integration_endpoint import (
     ALLOWED_NETWORKS_PARAM,
@@ -115,6 +120,52 @@ class MfgIntegrationCase(TransactionCase):
                 ],
             }
         )
+
+
+class TourMixin:
+    """Runs Odoo tours (the functional users' journeys, on Chromium), mixed into an
+    ``HttpCase``. A tour fails on any console error of the page.
+
+    With ``MFG_SCREENSHOTS`` set (``scripts/refresh_screenshots.sh`` sets it), the
+    last screen of each journey is kept as
+    ``static/description/screenshots/<tour>.png`` of the addon whose test runs it,
+    for the documentation.
+    """
+
+    #: the longest a tour may take, the first asset build of a cold machine included
+    tour_timeout = 600
+    tour_login = "mfg_test_manager"
+
+    def tour(self, name, url="/odoo", login=None, cookies=None):
+        def run():
+            self.start_tour(
+                url,
+                name,
+                login=login or self.tour_login,
+                timeout=self.tour_timeout,
+                cookies=cookies,
+            )
+
+        if os.environ.get("MFG_SCREENSHOTS"):
+            addon = type(self).__module__.split(".")[2]
+            folder = pathlib.Path(
+                get_module_path(addon), "static", "description", "screenshots"
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            stop = ChromeBrowser.stop
+
+            def screenshot_then_stop(browser):
+                shot = browser.take_screenshot(prefix="mfg_")
+                if shot is not None:
+                    data = shot.result(timeout=self.tour_timeout)["data"]
+                    (folder / f"{name}.png").write_bytes(base64.b64decode(data))
+                stop(browser)
+
+            with patch.object(ChromeBrowser, "stop", screenshot_then_stop):
+                run()
+        else:
+            run()
+        self.env.invalidate_all()  # read what the browser's requests changed
 
 
 class CatalogueMixin:

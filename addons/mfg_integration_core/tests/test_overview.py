@@ -118,6 +118,53 @@ class TestOverview(MfgIntegrationCase, HttpCase):
         self.assertEqual((row.status, row.received_24h, row.backlog), ("ok", 0, 0))
         self.assertFalse(row.success_rate)
 
+    def place(self, messages, when):
+        self.env.cr.execute(
+            "UPDATE mfg_integration_message SET create_date = %s WHERE id = ANY(%s)",
+            [when, messages.ids],
+        )
+
+    def test_an_hour_quieter_than_the_same_hour_of_past_weeks_is_flagged(self):
+        hour = fields.Datetime.now().replace(minute=0, second=0, microsecond=0)
+        self.env.cr.execute(
+            "UPDATE mfg_integration_system SET create_date = %s WHERE id = %s",
+            [hour - timedelta(weeks=6, hours=2), self.system.id],
+        )
+        # 30 events in the same hour of each of the six past weeks (one week 28)
+        for week in range(1, 7):
+            count = 28 if week == 3 else 30
+            messages = self.receive(
+                *(cloudevent(f"h-{week}-{n}") for n in range(count))
+            )
+            self.place(messages, hour - timedelta(weeks=week, minutes=30))
+        self.env.invalidate_all()
+        row = self.Overview.search([("system_id", "=", self.system.id)])
+        self.assertEqual(
+            row.anomaly_hint,
+            "0 messages in the last hour, usually 30 at this hour of the week "
+            "(6 weeks): unusually fewer (robust z -5.5)",
+        )
+        # the weeks before the system existed are not zeros
+        self.env.cr.execute(
+            "UPDATE mfg_integration_system SET create_date = %s WHERE id = %s",
+            [hour - timedelta(weeks=2, hours=2), self.system.id],
+        )
+        self.env.invalidate_all()
+        self.assertFalse(
+            self.Overview.search([("system_id", "=", self.system.id)]).anomaly_hint
+        )
+        # an hour like the others is not flagged
+        self.env.cr.execute(
+            "UPDATE mfg_integration_system SET create_date = %s WHERE id = %s",
+            [hour - timedelta(weeks=6, hours=2), self.system.id],
+        )
+        now = self.receive(*(cloudevent(f"h-0-{n}") for n in range(29)))
+        self.place(now, hour - timedelta(minutes=30))
+        self.env.invalidate_all()
+        self.assertFalse(
+            self.Overview.search([("system_id", "=", self.system.id)]).anomaly_hint
+        )
+
     def test_the_overview_opens_in_a_browser_without_console_errors(self):
         self.prepare()
         self.browser_js(OVERVIEW_URL, CARD_CHECK, login="mfg_test_manager", timeout=120)

@@ -1,28 +1,25 @@
-"""The functional users' journeys, in a real browser (Odoo tours on Chromium).
+"""The functional users' journeys, in a real browser (Odoo tours on Chromium): see
+:class:`~.common.TourMixin`."""
 
-A tour fails on any console error of the page. ``MFG_SCREENSHOTS=<dir>`` (set by
-``scripts/refresh_screenshots.sh``) keeps a picture of each journey's last screen
-in that folder, for the documentation.
-"""
-
-import base64
-import os
-import pathlib
 import uuid
-from unittest.mock import patch
+from urllib.parse import quote
 
 from odoo.tests import HttpCase, tagged
-from odoo.tests.common import ChromeBrowser
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration import errors
+from mfg_integration.simulators import StubServer
 
-from .common import MfgIntegrationCase, event_handler
+from .common import (
+    MfgIntegrationCase,
+    TourMixin,
+    event_handler,
+    flow_actions,
+    run_jobs,
+)
 
 CODE = "test.order_started"
-#: the longest a tour may take, first asset build of a cold machine included
-TOUR_TIMEOUT = 600
 
 
 def closed_order(handler, message, data):
@@ -30,7 +27,7 @@ def closed_order(handler, message, data):
 
 
 @tagged("post_install", "-at_install")
-class TestTours(MfgIntegrationCase, HttpCase):
+class TestTours(TourMixin, MfgIntegrationCase, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -94,27 +91,6 @@ class TestTours(MfgIntegrationCase, HttpCase):
                 else:
                     self.fail("messages still wait after 20 processing jobs")
 
-    def tour(self, name, url="/odoo"):
-        folder = os.environ.get("MFG_SCREENSHOTS")
-        if not folder:
-            self.start_tour(url, name, login="mfg_test_manager", timeout=TOUR_TIMEOUT)
-            self.env.invalidate_all()  # read what the browser's requests changed
-            return
-        # the last screen of the journey, taken before the browser closes
-        stop = ChromeBrowser.stop
-
-        def screenshot_then_stop(browser):
-            shot = browser.take_screenshot(prefix="mfg_")
-            if shot is not None:
-                data = shot.result(timeout=TOUR_TIMEOUT)["data"]
-                path = pathlib.Path(folder, f"{name}.png")
-                path.write_bytes(base64.b64decode(data))
-            stop(browser)
-
-        with patch.object(ChromeBrowser, "stop", screenshot_then_stop):
-            self.start_tour(url, name, login="mfg_test_manager", timeout=TOUR_TIMEOUT)
-        self.env.invalidate_all()
-
     def test_a_notification_leads_to_the_repair_of_500_dead_letters(self):
         # the MES renamed qty to quantity_done: 500 events fail the schema
         messages = self.receive(
@@ -166,3 +142,71 @@ class TestTours(MfgIntegrationCase, HttpCase):
         self.receive([{"mo": "MO-1", "qty": 3}])
         self.drain(closed_order)
         self.tour("mfg_integration_dashboard")
+
+    def test_a_system_is_onboarded_in_one_wizard(self):
+        server = StubServer()
+        server.start()
+        self.addCleanup(server.stop)
+        receiver = server.url("/odoo-events")
+        self.tour(
+            "mfg_integration_onboarding", cookies={"mfg_tour_receiver": quote(receiver)}
+        )
+        system = self.env["mfg.integration.system"].search([("code", "=", "press_mes")])
+        self.assertTrue(system.onboarded_at)
+        self.assertEqual(len(server.requests), 1)
+        messages = self.Message.search([("system_id", "=", system.id)])
+        self.assertEqual(
+            sorted(messages.mapped("event_code")),
+            ["integration.connection_test", "integration.ping"],
+        )
+
+    def test_a_flow_incident_is_resolved(self):
+        state = {"fixed": False}
+
+        def needs_line(_actions, run, _step):
+            """Need a line"""
+            if not state["fixed"]:
+                raise errors.BusinessRuleError("no line assigned to the order yet")
+            return {"line": "L1"}
+
+        flow = self.env["mfg.integration.flow"].create(
+            {
+                "name": "Tour flow",
+                "code": "tour-flow",
+                "trigger_event_type_id": self.event_type.id,
+                "key_expression": "order",
+                "step_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "sequence": 10,
+                            "code": "line",
+                            "name": "Line",
+                            "kind": "action",
+                            "function": "needs_line",
+                        },
+                    )
+                ],
+            }
+        )
+        with flow_actions(self.env, needs_line=needs_line):
+            self.receive([{"mo": "MO-TOUR", "qty": 2}])
+            with (
+                event_handler(self.env, CODE, lambda h, m, d: None),
+                trap_jobs() as trap,
+            ):
+                self.Message._job_drain(self.system.id)
+                run_jobs(trap)
+            run = self.env["mfg.integration.flow.run"].search(
+                [("flow_id", "=", flow.id)]
+            )
+            self.assertEqual(run.state, "incident")
+            state["fixed"] = True  # the line is assigned
+            self.tour("mfg_integration_flow_incident")
+            self.assertEqual(run.state, "running")
+            # the job runner's part: the job the retry enqueued
+            with trap_jobs() as trap:
+                run._job_advance(run.id)
+                run_jobs(trap)
+            self.assertEqual(run.state, "done")

@@ -7,3 +7,4 @@ from . import mfg_integration_mapping_test
 from . import mfg_integration_mapping_transfer
 from . import mfg_integration_incident_repair
 from . import mfg_integration_incident_repair_line
+from . import mfg_integration_onboarding

@@ -1,6 +1,6 @@
 from odoo import fields, models
 
-from ..tools import notify
+from ..tools import form_action, notify
 
 KINDS = [
     ("source", "Read the value from another field"),
@@ -41,12 +41,5 @@ class MfgIntegrationIncidentRepairLine(models.TransientModel):
                 "them.",
                 title=self.title,
             ),
-            next_action={
-                "type": "ir.actions.act_window",
-                "res_model": incident._name,
-                "res_id": incident.id,
-                "view_mode": "form",
-                "views": [(False, "form")],
-                "target": "current",
-            },
+            next_action=form_action(incident),
         )

@@ -5,3 +5,4 @@ from . import test_consumption
 from . import test_progress
 from . import test_release
 from . import test_release_gate
+from . import test_tours
