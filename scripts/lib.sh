@@ -262,6 +262,13 @@ mfg_pip() {
     "$MFG_PY" -m pip --disable-pip-version-check "$@"
 }
 
+# mfg_package_installed: true when the mfg-integration distribution is installed for
+# $MFG_PY (Odoo checks it, as the addons' external dependency, by its metadata).
+mfg_package_installed() {
+    "$MFG_PY" -c 'import importlib.metadata as m; m.version("mfg-integration")' \
+        >/dev/null 2>&1
+}
+
 # mfg_install_requirements [editable]: our requirements.txt and, with "editable", this
 # package (pip install -e). With Odoo 19, Odoo's requirements.txt is a constraints file
 # so that no Odoo pin is upgraded; without Odoo, the odoo-addon-* lines are left out

@@ -160,9 +160,15 @@ mfg_info "Python: $MFG_PY ($MFG_PY_FROM)"
 # this checkout (not an installed copy that may belong to another checkout).
 export PYTHONPATH="$MFG_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 mfg_probe_odoo
+# The package itself is installed (editable, from this checkout) only where it is
+# missing, as in a new virtualenv: Odoo checks it by its metadata. An interpreter
+# shared with another checkout keeps its install; PYTHONPATH above makes this
+# checkout's code the one imported.
+pip_mode=
+mfg_package_installed || pip_mode=editable
 if [[ ${MFG_SKIP_PIP:-0} == 1 ]]; then
     mfg_info "MFG_SKIP_PIP=1: not installing Python dependencies"
-elif mfg_install_requirements; then
+elif mfg_install_requirements ${pip_mode:+"$pip_mode"}; then
     mfg_probe_odoo  # queue_job may have just been installed
 else
     TOTAL_FAILED=$((TOTAL_FAILED + 1))

@@ -19,6 +19,7 @@
         "security/mfg_integration_quality_security.xml",
         "data/mfg_integration_event_type_data.xml",
         "data/mfg_integration_quality_data.xml",
+        "data/mgmtsystem_nonconformity_origin_data.xml",
         "data/mfg_integration_flow_data.xml",
         "views/quality_views.xml",
     ],

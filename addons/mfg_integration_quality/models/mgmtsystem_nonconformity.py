@@ -14,6 +14,16 @@ ORIGINS = {
     "periodic": "in_process_inspection",
     "final": "final_inspection",
 }
+#: the OCA origin (required on a nonconformity) of each place it was found at
+ORIGIN_RECORDS = {
+    "incoming_inspection": "mfg_integration_quality.nc_origin_incoming_inspection",
+    "in_process_inspection": "mfg_integration_quality.nc_origin_in_process_inspection",
+    "final_inspection": "mfg_integration_quality.nc_origin_final_inspection",
+    "customer_complaint": "mgmtsystem_nonconformity.nc_origin_external_client",
+    "internal_audit": "mgmtsystem_nonconformity.nc_origin_internal_audit",
+    "production": "mgmtsystem_nonconformity.nc_origin_process",
+    "other": "mgmtsystem_nonconformity.nc_origin_process",
+}
 DISPOSITIONS = [
     ("release", "Release"),
     ("rework", "Rework"),
@@ -81,6 +91,17 @@ class MgmtsystemNonconformity(models.Model):
         return nonconformities
 
     @api.model
+    def _mfg_origin_records(self, origin):
+        """The OCA origin records of a place a nonconformity was found at."""
+        return (
+            self.env.ref(
+                ORIGIN_RECORDS.get(origin or "other", ORIGIN_RECORDS["other"]),
+                raise_if_not_found=False,
+            )
+            or self.env["mgmtsystem.nonconformity.origin"]
+        )
+
+    @api.model
     def _mfg_open_for(self, inspection, message, data):
         """The nonconformity of a failed inspection, its quarantine when asked, then
         its announcement (with the containment in place)."""
@@ -115,6 +136,7 @@ class MgmtsystemNonconformity(models.Model):
                 data.get("comment") or "",
             ]
         ).strip()
+        origin = ORIGINS.get(data.get("inspection_type"), "other")
         nonconformity = self.with_context(mfg_integration_defer_announce=True).create(
             {
                 "name": self.env._(
@@ -136,7 +158,8 @@ class MgmtsystemNonconformity(models.Model):
                     if quantity
                     else product.uom_id.id
                 ),
-                "mfg_origin": ORIGINS.get(data.get("inspection_type"), "other"),
+                "mfg_origin": origin,
+                "origin_ids": [Command.set(self._mfg_origin_records(origin).ids)],
                 "mfg_picking_id": inspection.mfg_picking_id.id,
                 "mfg_production_id": inspection.mfg_production_id.id,
             }

@@ -69,6 +69,11 @@ class TestNonconformity(QualityCase):
         self.assertEqual(nonconformity.partner_id, self.supplier)
         self.assertEqual(nonconformity.severity_id.mfg_code, "major")
         self.assertEqual(nonconformity.mfg_origin, "incoming_inspection")
+        # the origin OCA's form requires, from where it was found
+        self.assertEqual(
+            nonconformity.origin_ids,
+            self.env.ref("mfg_integration_quality.nc_origin_incoming_inspection"),
+        )
         self.assertIn("WALL-THK", nonconformity.description)
         self.assertEqual(nonconformity.mfg_lot_ids, self.lot)
         inspection = nonconformity.mfg_inspection_ids
