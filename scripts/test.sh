@@ -178,13 +178,34 @@ fi
 # ---------------------------------------------------------------------------------------
 # 2. Lint tier
 
+# ruff_run ARGS...: the interpreter's ruff (pinned in requirements.txt). In a
+# virtualenv that sees the system's site-packages, `python -m ruff` finds the package
+# there but looks for its binary in the virtualenv only: the binary installed with
+# the package, in the base interpreter's scripts folder, is used then.
+ruff_run() {
+    if "$MFG_PY" -m ruff --version >/dev/null 2>&1; then
+        "$MFG_PY" -m ruff "$@"
+        return
+    fi
+    local binary
+    binary=$("$MFG_PY" -c 'import os, sys, sysconfig
+base = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}
+print(os.path.join(sysconfig.get_path("scripts", vars=base), "ruff"))')
+    if [[ -x $binary ]]; then
+        "$binary" "$@"
+    else
+        mfg_warn "ruff is not installed for $MFG_PY (pip install -r requirements.txt)"
+        return 1
+    fi
+}
+
 run_lint() {
     local -a failed=() addons=() extra=()
     local manifest
     mfg_info "lint: ruff check ."
-    "$MFG_PY" -m ruff check . || failed+=("ruff check")
+    ruff_run check . || failed+=("ruff check")
     mfg_info "lint: ruff format --check ."
-    "$MFG_PY" -m ruff format --check . || failed+=("ruff format")
+    ruff_run format --check . || failed+=("ruff format")
     mfg_info "lint: addon readmes generated from readme/ fragments"
     "$MFG_PY" scripts/gen_addon_readmes.py --check || failed+=("addon readmes")
     for manifest in addons/*/__manifest__.py; do
