@@ -308,8 +308,8 @@ def failing_places(details_of_messages):
                 places.units.setdefault(pointer, Counter())[value] += 1
             elif kind and value:
                 places.references.setdefault((pointer, kind), Counter())[value] += 1
-            elif enum_value(text) is not None:
-                places.values.setdefault(pointer, Counter())[enum_value(text)] += 1
+            elif (disallowed := enum_value(text)) is not None:
+                places.values.setdefault(pointer, Counter())[disallowed] += 1
     return places
 
 

@@ -25,7 +25,7 @@ from mfg_integration.suggestions import (
     value_at,
 )
 
-from ..tools import notify
+from ..tools import form_action, notify
 
 #: how many subjects (business references) an incident lists
 SUBJECTS_SHOWN = 20
@@ -370,14 +370,9 @@ class MfgIntegrationIncident(models.Model):
     def action_open_mapping(self):
         """Open the mapping these messages go through, or a new one for them."""
         self.ensure_one()
-        action = {
-            "type": "ir.actions.act_window",
-            "res_model": "mfg.integration.mapping",
-            "view_mode": "form",
-        }
         mapping_id = self._mapping_id()
         if mapping_id:
-            return dict(action, res_id=mapping_id)
+            return form_action(self.env["mfg.integration.mapping"].browse(mapping_id))
         if self.direction != "inbound":
             raise UserError(
                 self.env._(
@@ -387,17 +382,19 @@ class MfgIntegrationIncident(models.Model):
             )
         # the sample shows the payload as users see it: its sensitive values masked
         sample = self._dead_messages()[:1].payload_display
-        return dict(
-            action,
-            name=self.env._("New Mapping"),
-            context={
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mfg.integration.mapping",
+            "view_mode": "form",
+            "name": self.env._("New Mapping"),
+            "context": {
                 "default_name": f"{self.system_id.code} {self.event_code}",
                 "default_direction": "inbound",
                 "default_system_id": self.system_id.id,
                 "default_event_type_id": self.event_type_id.id,
                 "default_sample_payload": sample or False,
             },
-        )
+        }
 
     # ------------------------------------------------------------------
     # Repair suggestions
