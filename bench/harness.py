@@ -27,6 +27,9 @@ MODULES = (
 #: queue_job channels: two jobs at a time overall, as many as HTTP workers; inbound
 #: processing is paused (see bench/README.md, "What is measured")
 CHANNELS = "root:2,root.mfg_integration.inbound:1:paused"
+#: the channels of the domain measurements: inbound processing runs, two jobs at a
+#: time (one per sending system: a system's messages are processed in order)
+DOMAIN_CHANNELS = "root:2,root.mfg_integration.inbound:2"
 
 _WORKER_ALIVE = re.compile(r" Worker (Worker\w+) \((\d+)\) alive")
 
@@ -54,12 +57,13 @@ class OdooServer:
         self.install_log = self.workdir / "install.log"
         self.process = None
         self._children = []
+        self._log_offset = 0
 
     @property
     def base_url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def write_config(self):
+    def write_config(self, channels=CHANNELS):
         data_dir = self.workdir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(
@@ -85,7 +89,7 @@ log_level = info
 logfile = {self.log}
 
 [queue_job]
-channels = {CHANNELS}
+channels = {channels}
 
 [mfg_integration]
 secret_keys = {self.fernet_key}
@@ -123,8 +127,9 @@ secret_keys = {self.fernet_key}
         return time.monotonic() - started
 
     def start(self, timeout=180):
-        """Start the server; wait for both HTTP workers and the job runner."""
-        self.log.write_text("")
+        """Start the server; wait for both HTTP workers and the job runner. The log
+        of an earlier start is kept: this start reads its own part."""
+        self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.workdir / "server.stderr", "wb") as stderr:
             self.process = subprocess.Popen(  # noqa: S603 - our own command line
                 [*self.odoo_cmd, "-c", str(self.conf)],
@@ -160,7 +165,9 @@ secret_keys = {self.fernet_key}
 
     def _log_text(self):
         try:
-            return self.log.read_text(errors="replace")
+            with open(self.log, "rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
 

@@ -141,6 +141,208 @@ class OdooSide:
 
         return self.run(setup)
 
+    def setup_domain(self, fx, orders, equipment):
+        """The business records of the domain measurements, committed before the
+        server starts: a second MES and a second QMS system (a plant with two
+        lines, each with its MES and its QMS), a finished product made in one
+        operation from a component, ``orders`` confirmed manufacturing orders
+        (released to the first system, bound to both), ``equipment`` machines each
+        on its own work center, a downtime reason that opens a corrective request,
+        and stock enough for every booking.
+
+        :return: what the load generators need: tokens, order names and work order
+            references, equipment codes
+        """
+        from odoo import Command
+
+        def setup(env):
+            env = env(context=dict(env.context, tracking_disable=True))
+            System = env["mfg.integration.system"]
+            second = System.create(
+                {"name": "Bench MES line B", "code": "bench_b", "kind": "mes"}
+            )
+            qms = System.browse(fx["other_system_ids"][0]) | System.create(
+                {"name": "Bench QMS line B", "code": "bench_qms_b", "kind": "qms"}
+            )
+            tokens = {}
+            for system in second | qms:
+                key, tokens[system.id] = env["mfg.integration.api.key"].generate(
+                    system, "bench"
+                )
+                key.rate_limit = 0
+            mes_tokens = [fx["token"], tokens[second.id]]
+            Product = env["product.product"]
+            finished = Product.create(
+                {"name": "Bench pump", "default_code": "BENCH-FG", "is_storable": True}
+            )
+            component = Product.create(
+                {
+                    "name": "Bench casting",
+                    "default_code": "BENCH-C1",
+                    "is_storable": True,
+                }
+            )
+            stock = env.ref("stock.warehouse0").lot_stock_id
+            env["stock.quant"]._update_available_quantity(component, stock, 10**7)
+            Workcenter = env["mrp.workcenter"]
+            assembly = Workcenter.create(
+                {"name": "Bench assembly", "code": "BENCH-ASM"}
+            )
+            bom = env["mrp.bom"].create(
+                {
+                    "product_tmpl_id": finished.product_tmpl_id.id,
+                    "product_qty": 1,
+                    "consumption": "flexible",
+                    "operation_ids": [
+                        Command.create(
+                            {"name": "Assembly", "workcenter_id": assembly.id}
+                        )
+                    ],
+                }
+            )
+            bom.bom_line_ids = [
+                Command.create(
+                    {
+                        "product_id": component.id,
+                        "product_qty": 1,
+                        "operation_id": bom.operation_ids.id,
+                    }
+                )
+            ]
+            productions = env["mrp.production"].create(
+                [
+                    {"product_id": finished.id, "product_qty": 100000, "bom_id": bom.id}
+                    for _i in range(orders)
+                ]
+            )
+            productions.action_confirm()
+            pool = []
+            for production in productions:
+                production._mfg_bind_work_orders(second)
+                workorder = production.workorder_ids
+                pool.append(
+                    {
+                        "name": production.name,
+                        "id": production.id,
+                        "work_order": workorder._mfg_integration_reference(),
+                    }
+                )
+            loss = env.ref("mrp.block_reason1")
+            env["mfg.integration.downtime.reason"].create(
+                {
+                    "reason_category": "breakdown",
+                    "reason_code": "BENCH-STOP",
+                    "loss_id": loss.id,
+                    "corrective_request": True,
+                }
+            )
+            machines = []
+            for index in range(equipment):
+                code = f"BENCH-PRESS-{index + 1:02d}"
+                workcenter = Workcenter.create({"name": f"Bench {code}", "code": code})
+                env["maintenance.equipment"].create(
+                    {
+                        "name": f"Bench press {index + 1}",
+                        "mfg_code": code,
+                        "serial_no": code,
+                        "mfg_workcenter_id": workcenter.id,
+                    }
+                )
+                machines.append(code)
+            return {
+                # the two sending systems of each family (a plant with two lines)
+                "tokens": {
+                    "mes": mes_tokens,
+                    "downtime": mes_tokens,
+                    "inspection": [tokens[system.id] for system in qms],
+                },
+                "orders": pool,
+                "equipment": machines,
+                "work_center": "BENCH-ASM",
+                "finished": "BENCH-FG",
+                "component": "BENCH-C1",
+            }
+
+        return self.run(setup)
+
+    def domain_states(self, source):
+        """Inbound messages of the events sent with CloudEvents ``source``, by
+        state, and the first error of a failed one."""
+        states = dict(
+            self.sql(
+                "SELECT state, count(*) FROM mfg_integration_message "
+                "WHERE direction = 'inbound' AND ce_source = %s GROUP BY state",
+                [source],
+            )
+        )
+        if set(states) & {"failed", "dead"}:
+            row = self.sql(
+                "SELECT error_class, error_message FROM mfg_integration_message "
+                "WHERE ce_source = %s AND state IN ('failed', 'dead') LIMIT 1",
+                [source],
+            )
+            states["error"] = row[0]
+        return states
+
+    def drain_job_seconds(self, since, until):
+        """Summed execution time of the inbound drain jobs that started within
+        [since, until] (epoch seconds), and their number."""
+        import datetime
+
+        def utc(epoch):
+            return datetime.datetime.fromtimestamp(epoch, datetime.UTC).replace(
+                tzinfo=None
+            )
+
+        row = self.sql(
+            "SELECT coalesce(sum(exec_time), 0), count(*) FROM queue_job "
+            "WHERE method_name = '_job_drain' AND state = 'done' "
+            "AND date_started BETWEEN %s AND %s",
+            [utc(since - 1), utc(until + 1)],
+        )
+        return float(row[0][0]), row[0][1]
+
+    def domain_effects(self, family, order_ids, marker):
+        """What the domain operations left in Odoo, to check both sides did the
+        same work: produced quantities and consumed components of the orders, or
+        the downtimes, maintenance requests and inspections named ``marker``."""
+        if family == "mes":
+            produced = self.sql(
+                "SELECT coalesce(sum(qty_produced), 0) FROM mrp_workorder "
+                "WHERE production_id = ANY(%s)",
+                [order_ids],
+            )[0][0]
+            consumed = self.sql(
+                "SELECT coalesce(sum(quantity), 0) FROM stock_move "
+                "WHERE raw_material_production_id = ANY(%s)",
+                [order_ids],
+            )[0][0]
+            return {"produced": float(produced), "consumed": float(consumed)}
+        if family == "downtime":
+            return {
+                "blocks": self.sql(
+                    "SELECT count(*) FROM mrp_workcenter_productivity "
+                    "WHERE description LIKE %s",
+                    [f"%{marker}%"],
+                )[0][0],
+                "requests": self.sql(
+                    "SELECT count(*) FROM maintenance_request "
+                    "WHERE description::text LIKE %s",
+                    [f"%{marker}%"],
+                )[0][0],
+            }
+        return {
+            "inspections": self.sql(
+                "SELECT count(*) FROM qc_inspection WHERE internal_notes LIKE %s",
+                [f"%{marker}%"],
+            )[0][0],
+            "lines": self.sql(
+                "SELECT count(*) FROM qc_inspection_line l JOIN qc_inspection i "
+                "ON i.id = l.inspection_id WHERE i.internal_notes LIKE %s",
+                [f"%{marker}%"],
+            )[0][0],
+        }
+
     # ------------------------------------------------------------------
     # Counting
     # ------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Ratios, targets and the Markdown table of a benchmark run; the README section."""
 
 import re
+import statistics
 import textwrap
 
 #: (key, label, numerator, denominator or None, comparison, target, unit)
@@ -11,7 +12,7 @@ TARGETS = (
         ("ingress_single", "rps"),
         ("webhook_noop", "rps"),
         ">=",
-        1.0,
+        2.0,
         "",
     ),
     (
@@ -20,7 +21,7 @@ TARGETS = (
         ("ingress_batch", "events_per_s"),
         ("pg_insert", "tps"),
         ">=",
-        0.8,
+        2.0,
         "",
     ),
     (
@@ -29,8 +30,24 @@ TARGETS = (
         ("outbound", "deliveries_per_s"),
         ("queue_job_noop", "jobs_per_s"),
         ">=",
-        5.0,
+        10.0,
         "",
+    ),
+    *(
+        (
+            f"domain_{family}",
+            f"domain: {label}, events/s ÷ the same operations through JSON-2",
+            (f"domain_{family}", "suite_events_per_s"),
+            (f"domain_{family}", "json2_events_per_s"),
+            ">=",
+            1.5,
+            "",
+        )
+        for family, label in (
+            ("mes", "MES progress + consumption"),
+            ("downtime", "machine downtime started"),
+            ("inspection", "inspection result recorded"),
+        )
     ),
     (
         "delivery_latency",
@@ -94,6 +111,25 @@ def _get(measurements, path):
     return data.get(path[1])
 
 
+def _runs(measurements, path):
+    """The value of each repetition of a figure (``<field>_runs``), or None."""
+    return (measurements.get(path[0]) or {}).get(f"{path[1]}_runs")
+
+
+def spread(measurements, num, den=None):
+    """(lowest, highest) over the repetitions: of the figure, or of the ratio of
+    the two figures repetition by repetition; None without repetitions."""
+    values = _runs(measurements, num)
+    if not values:
+        return None
+    if den is not None:
+        lower = _runs(measurements, den)
+        if not lower or len(lower) != len(values) or not all(lower):
+            return None
+        values = [a / b for a, b in zip(values, lower, strict=True)]
+    return round(min(values), 3), round(max(values), 3)
+
+
 def ratios(measurements):
     out = []
     for key, label, num, den, op, target, unit in TARGETS:
@@ -101,6 +137,7 @@ def ratios(measurements):
         if den is not None:
             denominator = _get(measurements, den)
             value = round(value / denominator, 3) if value and denominator else None
+        runs = _runs(measurements, num)
         met = None
         if value is not None:
             met = {
@@ -116,6 +153,8 @@ def ratios(measurements):
                 "target": f"{op} {target:g}{unit}",
                 "met": met,
                 "unit": unit,
+                "spread": spread(measurements, num, den),
+                "repetitions": len(runs) if runs else None,
             }
         )
     return out
@@ -127,6 +166,14 @@ def _num(value, digits=0):
     if digits == 0:
         return f"{value:,.0f}"
     return f"{value:,.{digits}f}"
+
+
+def _range(data, field, digits=0):
+    """`` (lowest–highest)`` of a figure's repetitions, or nothing."""
+    runs = data.get(f"{field}_runs")
+    if not runs or len(runs) < 2:
+        return ""
+    return f" ({_num(min(runs), digits)}–{_num(max(runs), digits)})"
 
 
 def _lat(m):
@@ -168,65 +215,108 @@ def figure_rows(results):
         "1",
         "Odoo HTTP ceiling: `GET /web/static/img/favicon.ico` (no database)",
         "http_ceiling",
-        lambda d: f"{_num(d['rps'])} req/s",
+        lambda d: f"{_num(d['rps'])} req/s{_range(d, 'rps')}",
     )
     add(
         "1b",
         "`GET /web/health` (smallest database-bound route)",
         "web_health",
-        lambda d: f"{_num(d['rps'])} req/s",
+        lambda d: f"{_num(d['rps'])} req/s{_range(d, 'rps')}",
     )
     add(
         "2a",
         "native webhook `/web/hook/<uuid>`, no-op code action",
         "webhook_noop",
-        lambda d: f"{_num(d['rps'])} req/s",
+        lambda d: f"{_num(d['rps'])} req/s{_range(d, 'rps')}",
     )
     add(
         "2b",
         "native webhook, action creating a `res.partner`",
         "webhook_create",
-        lambda d: f"{_num(d['rps'])} req/s",
+        lambda d: f"{_num(d['rps'])} req/s{_range(d, 'rps')}",
     )
     add(
         "3",
         "JSON-2 `POST /json/2/res.partner/create` (bearer API key)",
         "json2_create",
-        lambda d: f"{_num(d['rps'])} req/s",
+        lambda d: f"{_num(d['rps'])} req/s{_range(d, 'rps')}",
     )
     add(
         "4",
         "suite single-event ingress `POST /api/mfg/v1/events`",
         "ingress_single",
-        lambda d: f"{_num(d['rps'])} req/s",
+        lambda d: f"{_num(d['rps'])} req/s{_range(d, 'rps')}",
     )
     add(
         "5",
         f"suite batch ingress, {run.get('batch_size')} events per request",
         "ingress_batch",
-        lambda d: f"{_num(d['events_per_s'])} events/s ({_num(d['rps'], 1)} req/s)",
+        lambda d: (
+            f"{_num(d['events_per_s'])} events/s{_range(d, 'events_per_s')}, "
+            f"{_num(d['rps'], 1)} req/s"
+        ),
     )
     add(
         "6",
         "PostgreSQL single-row INSERT + COMMIT (pgbench, 4 clients)",
         "pg_insert",
-        lambda d: f"{_num(d['tps'])} tx/s",
+        lambda d: f"{_num(d['tps'])} tx/s{_range(d, 'tps')}",
     )
     add(
         "7",
         "queue_job no-op jobs (`_test_job`), real runner",
         "queue_job_noop",
-        lambda d: f"{_num(d['jobs_per_s'])} jobs/s ({_num(d['jobs'])} jobs)",
+        lambda d: (
+            f"{_num(d['jobs_per_s'])} jobs/s{_range(d, 'jobs_per_s')}, "
+            f"{_num(d['jobs'])} jobs a run"
+        ),
     )
     add(
         "8a",
         "suite outbound deliveries to a local receiver",
         "outbound",
         lambda d: (
-            f"{_num(d['deliveries_per_s'])} deliveries/s "
-            f"({_num(d['messages'])} messages)"
+            f"{_num(d['deliveries_per_s'])} deliveries/s"
+            f"{_range(d, 'deliveries_per_s')}, {_num(d['messages'])} messages a run"
         ),
     )
+    for family in ("mes", "downtime", "inspection"):
+        key = f"domain_{family}"
+        data = m.get(key) or {}
+        label = data.get("label", family)
+        add(
+            f"D-{family}",
+            f"domain, {label}: the suite (batches, processed into Odoo records, "
+            "end to end)",
+            key,
+            lambda d: (
+                f"{_num(d['suite_events_per_s'], 1)} events/s"
+                f"{_range(d, 'suite_events_per_s', 1)}"
+            ),
+        )
+        if data and "error" not in data:
+            rounds = data["json2"]
+            suite = data["suite"]
+            rows[-1] = (
+                *rows[-1][:5],
+                f"{statistics.median(r['job_share'] for r in suite):.2f} "
+                "job-seconds per second; ingress "
+                f"{statistics.median(r['ingress_seconds'] for r in suite):.1f} s "
+                f"of {statistics.median(r['seconds'] for r in suite):.1f} s",
+            )
+            rows.append(
+                (
+                    f"D-{family}",
+                    f"domain, {label}: the same operations through JSON-2 "
+                    f"({statistics.median(r['calls_per_event'] for r in rounds):.1f} "
+                    "calls per event)",
+                    f"{_num(data['json2_events_per_s'], 1)} events/s"
+                    f"{_range(data, 'json2_events_per_s', 1)}",
+                    f"{rounds[0]['latency_ms_per_event']['p50']:.0f} ms",
+                    f"{rounds[0]['latency_ms_per_event']['p99']:.0f} ms",
+                    "per event, all its calls",
+                )
+            )
     m_lat = m.get("outbound_latency") or {}
     if m_lat and "error" not in m_lat:
         rows.append(
@@ -339,10 +429,11 @@ def markdown(results):
     cores = results["machine"]["cores_logical"]
     lines = [
         textwrap.fill(
-            f"Run of {run['started']} ({run['mode']} mode, {run['duration']} s per "
-            f"HTTP measurement after {run['warmup']} s of warm-up, "
-            f"{run['connections']} connections, the load generator on the same "
-            f"{cores} cores as Odoo and PostgreSQL).",
+            f"Run of {run['started']} ({run['mode']} mode, every figure measured "
+            f"{run.get('repeats', 1)} times: the median, and in brackets the lowest "
+            f"and highest; {run['duration']} s per HTTP run after {run['warmup']} s "
+            f"of warm-up, {run['connections']} connections, the load generators on "
+            f"the same {cores} cores as Odoo and PostgreSQL).",
             88,
         ),
         "",
@@ -362,8 +453,8 @@ def markdown(results):
             88,
         ),
         "",
-        "| target | measured | target | met |",
-        "|---|---|---|---|",
+        "| target | measured | lowest–highest of the repetitions | target | met |",
+        "|---|---|---|---|---|",
     ]
     for ratio in results["ratios"]:
         value = ratio["value"]
@@ -375,7 +466,12 @@ def markdown(results):
             )
         )
         met = {True: "**met**", False: "**missed**", None: "not measured"}[ratio["met"]]
-        lines.append(f"| {ratio['label']} | {shown} | {ratio['target']} | {met} |")
+        low_high = ratio.get("spread")
+        spread_text = f"{low_high[0]:,.2f}–{low_high[1]:,.2f}" if low_high else ""
+        lines.append(
+            f"| {ratio['label']} | {shown} | {spread_text} | {ratio['target']} "
+            f"| {met} |"
+        )
     if run["mode"] != "full":
         lines += [
             "",
@@ -391,7 +487,7 @@ _SECTION = re.compile(r"^## Benchmarks\s*$.*?(?=^## |\Z)", re.MULTILINE | re.DOT
 def readme_section(results, table):
     return (
         "## Benchmarks\n\n"
-        "```bash\nbash bench/run.sh     # 5 to 10 minutes; --quick: about 3\n```\n\n"
+        "```bash\nbash bench/run.sh     # about 20 minutes; --quick: about 8\n```\n\n"
         + textwrap.fill(
             "brings up a real Odoo 19 server (2 workers, queue_job runner) on a fresh "
             "database and measures, in one run and with the same load generator, "

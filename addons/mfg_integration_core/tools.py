@@ -2,6 +2,8 @@
 
 from datetime import datetime, timezone
 
+from odoo import api, models
+
 from odoo.addons.queue_job.exception import RetryableJobError
 
 
@@ -42,13 +44,31 @@ def utc_naive(value):
     return moment
 
 
-def delay_once(model, job, kind, target, channel, description, eta=None):
+def delay_once(
+    model,
+    job,
+    kind,
+    target,
+    channel,
+    description,
+    eta=None,
+    after_commit=False,
+    bring_forward=False,
+):
     """Enqueue ``model.<job>(target.id)`` on ``channel`` unless the same job for the
     same target and start time is already pending (queue_job's ``identity_key``), so
     that concurrent requests do not pile up jobs that would all drain the same rows.
 
     :param kind: short name in the identity key (``drain``, ``deliver``)
     :param eta: start time (None: now)
+    :param bring_forward: a job handing over to the next one: when the job found
+        waiting was postponed meanwhile (the target was busy with this very job),
+        it is brought forward, so that the work goes on at once (queue_job's
+        trigger tells the runner); one more query, which the ingress spares
+    :param after_commit: the caller's transaction may last long (an emit of many
+        events): the job found waiting may run and finish before it commits, and
+        miss its rows. Once it committed, ask again in a transaction of its own (a
+        job that has not started yet is found again; otherwise a new one is made).
     """
     stamp = int(eta.timestamp()) if eta else 0
     delayed = model.with_delay(
@@ -57,7 +77,44 @@ def delay_once(model, job, kind, target, channel, description, eta=None):
         identity_key=f"mfg_integration_{kind}_{target.id}_{stamp}",
         description=description,
     )
-    return getattr(delayed, job)(target.id)
+    queued = getattr(delayed, job)(target.id)
+    if not isinstance(queued, models.BaseModel):
+        return queued  # a new job: it starts once this transaction committed
+    if bring_forward and eta is None:
+        queued.flush_recordset(["state", "eta"])
+        model.env.cr.execute(
+            "UPDATE queue_job SET eta = NULL WHERE id = %s AND state = 'pending' "
+            "AND eta IS NOT NULL",
+            [queued.id],
+        )
+        queued.invalidate_recordset(["eta"])
+    if after_commit:
+        _ask_again_after_commit(model, job, kind, target, channel, description)
+    return queued
+
+
+def _ask_again_after_commit(model, job, kind, target, channel, description):
+    """Once per transaction and target: :func:`delay_once` again after the commit."""
+    callbacks = model.env.cr.postcommit
+    key = ("mfg_integration_delay_once", kind, target._name, target.id)
+    if key in callbacks.data:
+        return
+    callbacks.data[key] = True
+    registry, uid, context = model.env.registry, model.env.uid, model.env.context
+    model_name, target_name, target_id = model._name, target._name, target.id
+
+    @callbacks.add
+    def ask_again():
+        with registry.cursor() as cr:
+            env = api.Environment(cr, uid, context)
+            delay_once(
+                env[model_name],
+                job,
+                kind,
+                env[target_name].browse(target_id),
+                channel,
+                description,
+            )
 
 
 def targets_with_live_jobs(env, kind, horizon):

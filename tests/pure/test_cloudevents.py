@@ -5,6 +5,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mfg_integration import cloudevents
 from mfg_integration.cloudevents import (
@@ -419,3 +421,49 @@ def test_unstorable_strings_are_reported_up_to_a_bound():
     with pytest.raises(ValidationFailed) as exc_info:
         parse_event(make_event(data=many))
     assert len(exc_info.value.errors) == cloudevents.MAX_UNSTORABLE_REPORTED
+
+
+# -- the raw-body pre-check of storable strings --------------------------------------
+
+_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(min_codepoint=0, max_codepoint=0x10FFFF),
+        st.sampled_from(["\x00", "\ud800", "\udfff", "\\", "u", "0"]),
+    ),
+    max_size=12,
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_JSON, ensure_ascii=st.booleans())
+def test_a_body_without_the_escapes_holds_no_unstorable_string(data, ensure_ascii):
+    # whatever the JSON encoder chose, the pre-check never misses what the walk
+    # over the decoded strings finds
+    body = json.dumps({"data": data}, ensure_ascii=ensure_ascii).encode(
+        "utf-8", "surrogatepass"
+    )
+    try:
+        decoded = decode_json(body)
+    except MalformedRequest:
+        return  # a raw surrogate is not UTF-8: refused before any check
+    problems = []
+    cloudevents.check_storable(decoded, problems)
+    if problems:
+        assert cloudevents.may_hold_unstorable(body)
+
+
+def test_the_pre_check_finds_the_escapes_and_str_bodies_are_always_walked():
+    assert cloudevents.may_hold_unstorable(b'{"a": "x\\u0000"}')
+    assert cloudevents.may_hold_unstorable(b'{"a": "\\uD83D"}')
+    assert cloudevents.may_hold_unstorable(b'{"a": "\\udfff"}')
+    assert not cloudevents.may_hold_unstorable(b'{"a": "\\u00e9 \\u0001 plain"}')
+    assert cloudevents.may_hold_unstorable('{"a": "plain"}')
+    event = make_event(data={"note": "x\x00"})
+    # told the body holds none, the walk is skipped (the caller's responsibility)
+    assert parse_event(event, check_strings=False).data == {"note": "x\x00"}

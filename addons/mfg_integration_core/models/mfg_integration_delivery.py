@@ -60,8 +60,11 @@ class MfgIntegrationDelivery(models.AbstractModel):
     _description = "Integration Outbound Delivery"
 
     @api.model
-    def _enqueue(self, endpoint, eta=None):
-        """Make sure a delivery job will drain ``endpoint`` (at ``eta`` or now)."""
+    def _enqueue(self, endpoint, eta=None, handover=False):
+        """Make sure a delivery job will drain ``endpoint`` (at ``eta`` or now).
+        Events are emitted in business transactions, which may last (confirming
+        many orders at once): a job asked for now is asked for again once the
+        transaction committed (see :func:`delay_once`)."""
         delay_once(
             self,
             "_job_deliver",
@@ -70,6 +73,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
             f"root.mfg_integration.outbound.{endpoint._channel_name()}",
             f"Deliver messages to {endpoint.display_name}",
             eta=eta,
+            after_commit=eta is None,
+            bring_forward=handover,
         )
 
     def _job_deliver(self, endpoint_id):
@@ -165,7 +170,8 @@ class MfgIntegrationDelivery(models.AbstractModel):
             self._enqueue(endpoint, eta=endpoint.circuit_open_until)
             return "circuit opened"
         if stopped is None and claimed == endpoint.delivery_batch_size:
-            self._enqueue(endpoint)  # more may be due: hand over to a new job
+            # more may be due: hand over to a new job
+            self._enqueue(endpoint, handover=True)
         self._schedule_retry(endpoint)
         return f"{len(ids)} message(s) handled"
 
@@ -424,7 +430,13 @@ class MfgIntegrationDelivery(models.AbstractModel):
         failure is already recorded on the endpoint)."""
         now = fields.Datetime.now()
         attempts = message.attempts + 1
-        hidden = message._sensitive_values()
+        # the redacted values are looked up only for texts to scrub: a receiver
+        # answering 2xx with an empty body (the usual case) costs no lookup
+        hidden = (
+            message._sensitive_values()
+            if result.response_excerpt or result.error_message
+            else ()
+        )
         values = {
             "attempts": attempts,
             "last_attempt_at": now,

@@ -14,7 +14,12 @@ from odoo.addons.queue_job.jobrunner.runner import PG_ADVISORY_LOCK_ID as RUNNER
 
 from mfg_integration import errors
 from mfg_integration.asyncapi import build_asyncapi
-from mfg_integration.cloudevents import decode_json, parse_batch, parse_event
+from mfg_integration.cloudevents import (
+    decode_json,
+    may_hold_unstorable,
+    parse_batch,
+    parse_event,
+)
 from mfg_integration.networks import address_allowed, parse_networks
 from mfg_integration.openapi import (
     API_PREFIX,
@@ -407,7 +412,8 @@ class MfgIntegrationIngress(models.AbstractModel):
                 "Send application/cloudevents+json or application/json (one event), "
                 f"or {BATCH_TYPE} (a batch)."
             )
-        event = parse_event(decode_json(read_body(self._body_limit(batch=False))))
+        body = read_body(self._body_limit(batch=False))
+        event = parse_event(decode_json(body), check_strings=may_hold_unstorable(body))
         contract = self._check_event(event, "", key.system_id, key=key)
         msg_id, is_new = self._persist(
             key.system_id, [(event, contract)], correlation_id, key=key
@@ -444,6 +450,7 @@ class MfgIntegrationIngress(models.AbstractModel):
             if stored is not None:
                 return 200, stored, {"Idempotent-Replayed": "true"}
         items = parse_batch(decode_json(body))
+        check_strings = may_hold_unstorable(body)
         results = [None] * len(items)
         # the metric label of each item: the type of an item that parsed and names
         # a catalogue event type; "" otherwise (an unknown type is any string, and
@@ -453,7 +460,7 @@ class MfgIntegrationIngress(models.AbstractModel):
         for index, item in enumerate(items):
             base = f"/{index}"
             try:
-                event = parse_event(item, base=base)
+                event = parse_event(item, base=base, check_strings=check_strings)
                 if self._contract(event.type) is not None:
                     labels[index] = event.type
                 if event.id in first_index:

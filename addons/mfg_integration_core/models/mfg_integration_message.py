@@ -32,9 +32,13 @@ from ..tools import (
 
 _logger = logging.getLogger(__name__)
 
-#: how many messages one processing job claims at a time
+#: how many messages one processing job claims at most
 DRAIN_BATCH = 200
-#: when another job looks again at messages a drain job could not see
+#: how long one processing job goes on before it hands over to a new job (seconds):
+#: the records its messages change (a stock quant, an order) stay locked no longer
+#: than that (and one message) for the other systems' jobs and for users
+DRAIN_SECONDS = 0.25
+#: when another job looks again at due messages that another transaction holds
 RECHECK_SECONDS = 2
 
 #: PostgreSQL errors that a new transaction may not meet again (queue_job retries them)
@@ -258,8 +262,10 @@ class MfgIntegrationMessage(models.Model):
     # ------------------------------------------------------------------
 
     @api.model
-    def _enqueue_drain(self, system, eta=None):
-        """Make sure a processing job will drain ``system``'s pending messages."""
+    def _enqueue_drain(self, system, eta=None, handover=False):
+        """Make sure a processing job will drain ``system``'s pending messages
+        (``handover``: a processing job asks for the next one, see
+        :func:`~odoo.addons.mfg_integration_core.tools.delay_once`)."""
         delay_once(
             self,
             "_job_drain",
@@ -268,6 +274,7 @@ class MfgIntegrationMessage(models.Model):
             f"root.mfg_integration.inbound.{system.code}",
             f"Process inbound messages of {system.code}",
             eta=eta,
+            bring_forward=handover,
         )
 
     @api.model
@@ -447,16 +454,18 @@ class MfgIntegrationMessage(models.Model):
         return self.browse(row[0] if row else [])
 
     def _job_drain(self, system_id):
-        """Job: process one batch of a system's due messages (``DRAIN_BATCH``), and
-        hand over to a new job when more may be due. Each batch is a transaction of
-        its own, bounded in time whatever the backlog: a burst of 50,000 events
-        never becomes one transaction that a worker's time limit would kill (and
-        roll back) over and over.
+        """Job: process a system's due messages in the order they arrived: up to
+        ``DRAIN_BATCH`` of them, for about ``DRAIN_SECONDS``, then hand over to a
+        new job when more may be due. Each job is a transaction of its own, short
+        whatever the backlog: a burst of 50,000 events never becomes one
+        transaction that a worker's time limit would kill (and roll back) over and
+        over, and the records the messages change are not held locked for long.
 
         A message accepted while this job was starting may be invisible to its
-        snapshot while the ingress, seeing this job still enqueued, added none: the
-        job looks once more through a fresh connection and, when a due message it
-        did not see exists, makes sure another job processes it.
+        snapshot while the ingress, seeing this job already running, added none:
+        the job looks once more through a fresh connection and, when a due message
+        it did not see exists, makes sure another job processes it (at once, or a
+        little later when another transaction holds it).
 
         One job per system at a time (a PostgreSQL advisory lock): a system's
         messages are processed in the order they arrived, and two jobs never
@@ -472,6 +481,41 @@ class MfgIntegrationMessage(models.Model):
             system_id,
             "Another job is processing this system's messages.",
         )
+        ids = self._claim_due(system_id, DRAIN_BATCH)
+        deadline = time.monotonic() + DRAIN_SECONDS
+        done = []
+        for message in self.browse(ids):
+            try:
+                message._process()
+            except DatabaseError as exc:
+                if not isinstance(exc, CONCURRENCY_ERRORS):
+                    raise
+                # Another transaction changed a record this message changes (two
+                # lines booking the same component): its work is rolled back to its
+                # savepoint, the messages before it stay processed, and a new job,
+                # with a fresh snapshot, takes it again at once.
+                self.env.invalidate_all()
+                break
+            done.append(message.id)
+            if time.monotonic() >= deadline:
+                break
+        system = self.env["mfg.integration.system"].browse(system_id)
+        if len(done) < len(ids) or len(ids) == DRAIN_BATCH:
+            # more may be due: hand over to a new job
+            self._enqueue_drain(system, handover=True)
+        elif self._unseen_due_messages(system_id, ids, skip_locked=True):
+            self._enqueue_drain(system, handover=True)  # accepted meanwhile
+        elif self._unseen_due_messages(system_id, ids):
+            # due, but another transaction holds them: look again a little later
+            self._enqueue_drain(
+                system, eta=fields.Datetime.now() + timedelta(seconds=RECHECK_SECONDS)
+            )
+        self._schedule_next_retry(system_id)
+        return f"{len(done)} message(s) processed"
+
+    def _claim_due(self, system_id, limit):
+        """Lock and return the ids of up to ``limit`` due messages of the system,
+        oldest first (rows another transaction holds are skipped)."""
         self.flush_model()
         self.env.cr.execute(
             SQL(
@@ -486,36 +530,32 @@ class MfgIntegrationMessage(models.Model):
                 """,
                 system_id,
                 fields.Datetime.now(),
-                DRAIN_BATCH,
+                limit,
             )
         )
-        ids = [row[0] for row in self.env.cr.fetchall()]
-        for message in self.browse(ids):
-            message._process()
-        system = self.env["mfg.integration.system"].browse(system_id)
-        if len(ids) == DRAIN_BATCH:
-            self._enqueue_drain(system)  # more may be due: hand over to a new job
-        elif self._unseen_due_messages(system_id, ids):
-            self._enqueue_drain(
-                system, eta=fields.Datetime.now() + timedelta(seconds=RECHECK_SECONDS)
-            )
-        self._schedule_next_retry(system_id)
-        return f"{len(ids)} message(s) processed"
+        return [row[0] for row in self.env.cr.fetchall()]
 
-    def _unseen_due_messages(self, system_id, seen_ids):
+    def _unseen_due_messages(self, system_id, seen_ids, skip_locked=False):
         """Whether committed due messages of the system exist that are not among
-        ``seen_ids``, as a new transaction sees them."""
+        ``seen_ids``, as a new transaction sees them (with ``skip_locked``: only
+        those no other transaction holds)."""
         with self.env.registry.cursor() as cr:
             cr.execute(
-                """
-                SELECT 1 FROM mfg_integration_message
-                 WHERE system_id = %s AND direction = 'inbound'
-                   AND state IN ('received', 'queued', 'failed')
-                   AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
-                   AND NOT (id = ANY(%s::int[]))
-                 LIMIT 1
-                """,
-                (system_id, fields.Datetime.now(), seen_ids),
+                SQL(
+                    """
+                    SELECT 1 FROM mfg_integration_message
+                     WHERE system_id = %s AND direction = 'inbound'
+                       AND state IN ('received', 'queued', 'failed')
+                       AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                       AND NOT (id = ANY(%s::int[]))
+                     LIMIT 1
+                    %s
+                    """,
+                    system_id,
+                    fields.Datetime.now(),
+                    seen_ids,
+                    SQL("FOR UPDATE SKIP LOCKED") if skip_locked else SQL(),
+                )
             )
             return bool(cr.fetchone())
 
@@ -619,11 +659,17 @@ class MfgIntegrationMessage(models.Model):
     def _post_note(self, record, summary):
         """Post one concise note on ``record`` (a business document with a chatter)
         about this processed message: its event type, system, summary and
-        correlation id. Nothing is posted when there is no such record."""
+        correlation id. Nothing is posted when there is no such record.
+
+        The note is logged the way Odoo logs its own tracking notes
+        (``_message_log``): an internal note that notifies nobody, without the
+        follower and notification work of ``message_post``, which would cost a
+        busy line more than the business operation itself. The handler already
+        changed ``record`` as the system's user: its access is checked."""
         self.ensure_one()
-        if not record or not hasattr(record, "message_post"):
+        if not record or not hasattr(record, "_message_log"):
             return
-        record.message_post(
+        record._message_log(
             body=self.env._(
                 "%(event)s from %(system)s: %(summary)s (correlation id %(corr)s, "
                 "message %(id)s)",
@@ -633,7 +679,6 @@ class MfgIntegrationMessage(models.Model):
                 corr=self.correlation_id or "-",
                 id=self.id,
             ),
-            subtype_xmlid="mail.mt_note",
         )
 
     def _canonical_data(self, data):

@@ -157,7 +157,7 @@ class TestConcurrentIngress(CommittedMixin, TransactionCase):
                 job = trap.enqueued_jobs[0]
                 self.assertEqual(job.method_name, "_job_drain")
                 self.assertEqual(job.args, (self.system_id,))
-                self.assertTrue(job.eta)
+                self.assertFalse(job.eta)  # nobody holds it: at once
             # the follow-up job, in a fresh transaction, finds it; nothing is left
             job_cr.rollback()
             seen = Message.search([("system_id", "=", self.system_id)]).ids

@@ -1,6 +1,8 @@
 import json
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import psycopg2
 from standardwebhooks.webhooks import Webhook
@@ -602,3 +604,28 @@ class TestOutbound(MfgIntegrationCase):
         self.deliver()
         self.assertEqual(message.state, "done")
         self.assertEqual(len(self.server.requests), 1)
+
+    def test_a_long_emit_gets_a_job_once_committed(self):
+        """The emitting transaction finds a delivery job waiting; that job runs and
+        finds nothing before the emit commits (an emit of many events lasts):
+        once committed, the emit asks again and gets a job of its own."""
+        Delivery = self.env["mfg.integration.delivery"]
+        Job = self.env["queue.job"]
+        key = f"mfg_integration_deliver_{self.endpoint.id}_0"
+        Delivery._enqueue(self.endpoint)
+        waiting = Job.search([("identity_key", "=", key)])
+        self.assertEqual(len(waiting), 1)
+        Delivery._enqueue(self.endpoint)  # found waiting: no second job now
+        self.assertEqual(Job.search_count([("identity_key", "=", key)]), 1)
+        waiting.write({"state": "done"})  # it ran before this transaction ended
+        test_cursor = self.env.cr
+
+        @contextmanager
+        def same_cursor(_registry):
+            yield test_cursor
+
+        with patch.object(type(self.registry), "cursor", same_cursor):
+            self.env.cr.postcommit.run()
+        again = Job.search([("identity_key", "=", key), ("state", "=", "pending")])
+        self.assertEqual(len(again), 1)
+        self.assertEqual(again.method_name, "_job_deliver")

@@ -9,6 +9,9 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.mfg_integration_core.models import (
+    mfg_integration_message as message_module,
+)
 from odoo.addons.mfg_integration_core.models.mfg_integration_message import (
     DRAIN_BATCH,
 )
@@ -18,7 +21,7 @@ from odoo.addons.queue_job.tests.common import trap_jobs
 
 from mfg_integration import errors
 
-from .common import MfgIntegrationCase, capture_logs, event_handler
+from .common import MfgIntegrationCase, capture_logs, event_handler, run_jobs
 
 CODE = "test.order_started"
 
@@ -71,18 +74,68 @@ class TestProcessing(MfgIntegrationCase):
                 [self.ingest(f"b-{i}").id for i in range(DRAIN_BATCH + 3)]
             )
         seen = []
-        with event_handler(self.env, CODE, lambda h, m, d: seen.append(m.id)):
-            with trap_jobs() as trap:
-                self.assertEqual(
-                    self.Message._job_drain(self.system.id),
-                    f"{DRAIN_BATCH} message(s) processed",
-                )
-                trap.assert_jobs_count(1, only=self.Message._job_drain)
-                self.assertEqual(trap.enqueued_jobs[0].args, (self.system.id,))
-                self.assertEqual(len(seen), DRAIN_BATCH)
-                trap.perform_enqueued_jobs()
+        with (
+            event_handler(self.env, CODE, lambda h, m, d: seen.append(m.id)),
+            patch.object(message_module, "DRAIN_SECONDS", 3600),
+            trap_jobs() as trap,
+        ):
+            self.assertEqual(
+                self.Message._job_drain(self.system.id),
+                f"{DRAIN_BATCH} message(s) processed",
+            )
+            trap.assert_jobs_count(1, only=self.Message._job_drain)
+            self.assertEqual(trap.enqueued_jobs[0].args, (self.system.id,))
+            self.assertEqual(len(seen), DRAIN_BATCH)
+            trap.perform_enqueued_jobs()
         self.assertEqual(sorted(seen), messages.ids)
         self.assertEqual(set(messages.mapped("state")), {"done"})
+
+    def test_a_job_hands_over_once_its_time_is_up(self):
+        # the records a job's messages change stay locked for DRAIN_SECONDS at
+        # most (and one message): with no time at all, one message per job
+        with trap_jobs():
+            messages = self.Message.browse([self.ingest(f"t-{i}").id for i in range(4)])
+        seen = []
+        with (
+            event_handler(self.env, CODE, lambda h, m, d: seen.append(m.id)),
+            patch.object(message_module, "DRAIN_SECONDS", 0),
+            trap_jobs() as trap,
+        ):
+            self.assertEqual(
+                self.Message._job_drain(self.system.id), "1 message(s) processed"
+            )
+            trap.assert_jobs_count(1, only=self.Message._job_drain)
+            run_jobs(trap)
+        self.assertEqual(seen, messages.ids)  # one by one, in the order received
+        self.assertEqual(set(messages.mapped("state")), {"done"})
+
+    def test_a_handover_brings_a_postponed_job_forward(self):
+        # a job postponed because its system was busy (with the job now handing
+        # over) must not hold back the work: the handover finds it under the
+        # same key and brings it forward instead of leaving it to wait
+        self.ingest("p-1")
+        job = self.env["queue.job"].search(
+            [("identity_key", "=", f"mfg_integration_drain_{self.system.id}_0")]
+        )
+        self.assertEqual(len(job), 1)
+        later = fields.Datetime.now() + timedelta(seconds=30)
+        job.write({"state": "pending", "eta": later})
+        self.ingest("p-2")  # the ingress spares the query: it waits
+        self.assertEqual(job.eta, later)
+        self.Message._enqueue_drain(self.system, handover=True)
+        self.assertFalse(job.eta)
+        self.assertEqual(
+            self.env["queue.job"].search_count(
+                [("identity_key", "like", f"mfg_integration_drain_{self.system.id}_%")]
+            ),
+            1,
+        )
+        # a job asked for later never postpones one that is due sooner
+        job.eta = later
+        self.Message._enqueue_drain(
+            self.system, eta=later + timedelta(minutes=5), handover=True
+        )
+        self.assertEqual(job.eta, later)
 
     def test_one_processing_job_per_system_at_a_time(self):
         with trap_jobs():
@@ -205,16 +258,32 @@ class TestProcessing(MfgIntegrationCase):
         self.assertEqual(message.state, "dead")
         self.assertEqual(message.error_class, "database.DivisionByZero")
 
-    def test_concurrency_errors_propagate_to_queue_job(self):
-        def handle(handler, message, data):
-            raise pg_errors.SerializationFailure("could not serialize access")
+    def test_a_concurrent_update_hands_the_message_over_to_a_new_job(self):
+        # two lines booking the same component: the second message's update meets
+        # a concurrent one; the first stays processed, the second and the rest are
+        # taken again at once by a new job, with a fresh snapshot
+        calls = []
 
-        self.ingest("cc-1")
-        with (
-            event_handler(self.env, CODE, handle),
-            self.assertRaises(pg_errors.SerializationFailure),
-        ):
-            self.drain()
+        def handle(handler, message, data):
+            calls.append(message.id)
+            if len(calls) == 2:
+                raise pg_errors.SerializationFailure("could not serialize access")
+
+        with trap_jobs():
+            first, second, third = (self.ingest(f"cc-{i}") for i in range(3))
+        with event_handler(self.env, CODE, handle), trap_jobs() as trap:
+            self.assertEqual(
+                self.Message._job_drain(self.system.id), "1 message(s) processed"
+            )
+            self.assertEqual(first.state, "done")
+            self.assertEqual((second.state, second.attempts), ("queued", 0))
+            self.assertEqual(third.state, "queued")
+            trap.assert_jobs_count(1, only=self.Message._job_drain)
+            self.assertFalse(trap.enqueued_jobs[0].eta)
+            run_jobs(trap)
+        self.assertEqual(calls, [first.id, second.id, second.id, third.id])
+        self.assertEqual({first.state, second.state, third.state}, {"done"})
+        self.assertEqual(second.attempts, 1)
 
     def test_replay_after_fix(self):
         message = self.ingest("rp-1")

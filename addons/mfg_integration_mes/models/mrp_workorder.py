@@ -7,6 +7,9 @@ from mfg_integration import errors
 
 from .mrp_production import CODE_RE
 
+#: the progress statuses of work going on (the work order's timer runs)
+RUNNING = ("started", "in_progress", "resumed")
+
 
 class MrpWorkorder(models.Model):
     _name = "mrp.workorder"
@@ -106,9 +109,15 @@ class MrpWorkorder(models.Model):
             return self.env._("%(ref)s already finished", ref=data["work_order"])
         if workcenter != self.workcenter_id:  # rerouted on the shop floor
             workorder.write({"workcenter_id": workcenter.id})
-        # Closed time lines make the cumulative duration exact; the timer starts
-        # again below when the work goes on.
-        if self.time_ids.filtered(lambda t: not t.date_end):
+        running = status in RUNNING
+        timing = self.time_ids.filtered(lambda t: not t.date_end)
+        # A report of work going on, without a duration, while the timer runs
+        # changes the quantities only: the timer goes on (restarting it would
+        # cost Odoo's start logic, planning included, on every report of a busy
+        # line). Otherwise closed time lines make the cumulative duration exact,
+        # and the timer starts again below when the work goes on.
+        keep_timer = running and timing and "duration_minutes" not in data
+        if timing and not keep_timer:
             workorder.end_all()
         if "duration_minutes" in data:
             workorder.duration = data["duration_minutes"]
@@ -125,7 +134,7 @@ class MrpWorkorder(models.Model):
             reason=data.get("scrap_reason"),
             lot=lot,
         )
-        if status in ("started", "in_progress", "resumed"):
+        if running and not keep_timer:
             workorder.button_start()
         elif status == "finished":
             self._mfg_consume_started(good + scrap_in_order_unit)

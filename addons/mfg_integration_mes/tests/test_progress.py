@@ -19,6 +19,26 @@ class TestProgress(MesCase):
             lambda w: w.name == "Machining"
         )
 
+    def test_reports_without_a_duration_keep_the_timer_running(self):
+        self.progress(self.order, self.ref["Machining"], "started", 0)
+        wo = self.machining
+        timer = wo.time_ids.filtered(lambda t: not t.date_end)
+        self.assertEqual(len(timer), 1)
+        for good, minute in ((3, 5), (7, 9)):
+            report = self.progress(
+                self.order,
+                self.ref["Machining"],
+                "in_progress",
+                good,
+                reported_at=f"2026-11-30T08:{minute:02d}:00Z",
+            )
+            self.assertDone(report)
+            self.assertEqual(wo.qty_produced, good)
+            # the same time line goes on: no stop and start on each report
+            self.assertEqual(wo.time_ids, timer)
+            self.assertFalse(timer.date_end)
+            self.assertEqual(wo.state, "progress")
+
     def test_start_report_finish_through_odoo_methods(self):
         started = self.progress(self.order, self.ref["Machining"], "started", 0)
         self.assertDone(started)
