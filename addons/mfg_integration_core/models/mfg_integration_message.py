@@ -9,6 +9,7 @@ from psycopg2 import errors as pg_errors
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.modules import module as odoo_module
 from odoo.tools import SQL
 
 from mfg_integration import errors
@@ -37,7 +38,9 @@ DRAIN_BATCH = 200
 #: how long one processing job goes on before it hands over to a new job (seconds):
 #: the records its messages change (a stock quant, an order) stay locked no longer
 #: than that (and one message) for the other systems' jobs and for users
-DRAIN_SECONDS = 0.25
+DRAIN_SECONDS = 0.5
+#: how many due messages a processing job claims (locks) at a time
+CLAIM_CHUNK = 20
 #: when another job looks again at due messages that another transaction holds
 RECHECK_SECONDS = 2
 
@@ -481,37 +484,58 @@ class MfgIntegrationMessage(models.Model):
             system_id,
             "Another job is processing this system's messages.",
         )
-        ids = self._claim_due(system_id, DRAIN_BATCH)
-        deadline = time.monotonic() + DRAIN_SECONDS
-        done = []
-        for message in self.browse(ids):
-            try:
-                message._process()
-            except DatabaseError as exc:
-                if not isinstance(exc, CONCURRENCY_ERRORS):
-                    raise
-                # Another transaction changed a record this message changes (two
-                # lines booking the same component): its work is rolled back to its
-                # savepoint, the messages before it stay processed, and a new job,
-                # with a fresh snapshot, takes it again at once.
-                self.env.invalidate_all()
+        deadline = self._drain_deadline()
+        done, claimed, cut_short = [], [], False
+        while len(done) < DRAIN_BATCH and not cut_short:
+            # claimed a few at a time: a job that hands over early has not locked
+            # (and written) rows it will not process
+            ids = self._claim_due(system_id, min(CLAIM_CHUNK, DRAIN_BATCH - len(done)))
+            if not ids:
                 break
-            done.append(message.id)
-            if time.monotonic() >= deadline:
-                break
+            claimed += ids
+            for message in self.browse(ids):
+                try:
+                    message._process()
+                except DatabaseError as exc:
+                    if not isinstance(exc, CONCURRENCY_ERRORS):
+                        raise
+                    # Another transaction changed a record this message changes
+                    # (two lines booking the same component): its work is rolled
+                    # back to its savepoint, the messages before it stay processed,
+                    # and a new job, with a fresh snapshot, takes it again at once.
+                    self.env.invalidate_all()
+                    cut_short = True
+                    break
+                done.append(message.id)
+                if deadline is not None and time.monotonic() >= deadline:
+                    cut_short = True
+                    break
         system = self.env["mfg.integration.system"].browse(system_id)
-        if len(done) < len(ids) or len(ids) == DRAIN_BATCH:
+        if cut_short or len(done) >= DRAIN_BATCH:
             # more may be due: hand over to a new job
             self._enqueue_drain(system, handover=True)
-        elif self._unseen_due_messages(system_id, ids, skip_locked=True):
+        elif self._unseen_due_messages(system_id, claimed, skip_locked=True):
             self._enqueue_drain(system, handover=True)  # accepted meanwhile
-        elif self._unseen_due_messages(system_id, ids):
+        elif self._unseen_due_messages(system_id, claimed):
             # due, but another transaction holds them: look again a little later
             self._enqueue_drain(
                 system, eta=fields.Datetime.now() + timedelta(seconds=RECHECK_SECONDS)
             )
         self._schedule_next_retry(system_id)
         return f"{len(done)} message(s) processed"
+
+    def _drain_deadline(self):
+        """When a processing job hands over: ``DRAIN_SECONDS`` from now, or what
+        the context key ``mfg_integration_drain_seconds`` says. Tests run in one
+        transaction that they roll back, where no lock is released before the end
+        anyway: there a job processes its whole batch (None), whatever the speed
+        of the machine, unless the test gives the key."""
+        seconds = self.env.context.get("mfg_integration_drain_seconds")
+        if seconds is None:
+            if odoo_module.current_test:
+                return None
+            seconds = DRAIN_SECONDS
+        return time.monotonic() + seconds
 
     def _claim_due(self, system_id, limit):
         """Lock and return the ids of up to ``limit`` due messages of the system,

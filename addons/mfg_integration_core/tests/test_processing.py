@@ -9,9 +9,6 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.mfg_integration_core.models import (
-    mfg_integration_message as message_module,
-)
 from odoo.addons.mfg_integration_core.models.mfg_integration_message import (
     DRAIN_BATCH,
 )
@@ -76,11 +73,12 @@ class TestProcessing(MfgIntegrationCase):
         seen = []
         with (
             event_handler(self.env, CODE, lambda h, m, d: seen.append(m.id)),
-            patch.object(message_module, "DRAIN_SECONDS", 3600),
             trap_jobs() as trap,
         ):
             self.assertEqual(
-                self.Message._job_drain(self.system.id),
+                self.Message.with_context(
+                    mfg_integration_drain_seconds=3600
+                )._job_drain(self.system.id),
                 f"{DRAIN_BATCH} message(s) processed",
             )
             trap.assert_jobs_count(1, only=self.Message._job_drain)
@@ -98,11 +96,13 @@ class TestProcessing(MfgIntegrationCase):
         seen = []
         with (
             event_handler(self.env, CODE, lambda h, m, d: seen.append(m.id)),
-            patch.object(message_module, "DRAIN_SECONDS", 0),
             trap_jobs() as trap,
         ):
             self.assertEqual(
-                self.Message._job_drain(self.system.id), "1 message(s) processed"
+                self.Message.with_context(mfg_integration_drain_seconds=0)._job_drain(
+                    self.system.id
+                ),
+                "1 message(s) processed",
             )
             trap.assert_jobs_count(1, only=self.Message._job_drain)
             run_jobs(trap)
