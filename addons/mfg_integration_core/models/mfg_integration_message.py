@@ -38,7 +38,7 @@ DRAIN_BATCH = 200
 #: how long one processing job goes on before it hands over to a new job (seconds):
 #: the records its messages change (a stock quant, an order) stay locked no longer
 #: than that (and one message) for the other systems' jobs and for users
-DRAIN_SECONDS = 0.5
+DRAIN_SECONDS = 2
 #: how many due messages a processing job claims (locks) at a time
 CLAIM_CHUNK = 20
 #: when another job looks again at due messages that another transaction holds
