@@ -59,7 +59,9 @@ class TestProgress(MesCase):
         )
         self.assertDone(middle)
         self.assertEqual(wo.qty_produced, 4)
-        self.assertAlmostEqual(wo.duration, 12, delta=0.1)
+        # the timer runs again: Odoo's duration adds the open time line, computed at
+        # another moment than the closed ones (seconds apart on a busy machine)
+        self.assertAlmostEqual(wo.duration, 12, delta=0.25)
         self.assertEqual(len(wo.time_ids.filtered(lambda t: not t.date_end)), 1)
 
         paused = self.progress(
