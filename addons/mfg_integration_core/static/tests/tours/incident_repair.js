@@ -63,6 +63,9 @@ registry.category("web_tour.tours").add("mfg_integration_incident_repair", {
         {
             content: "All of them are queued",
             trigger: ".o_notification:contains('500 dead letter(s) queued for replay')",
+            // the notification shows once the form has reloaded after queueing 500
+            // replays: on a busy machine that takes longer than a step's 10 s
+            timeout: 30000,
         },
     ],
 });
