@@ -21,7 +21,7 @@ each client its own orders and machines, so neither side waits on the other's lo
 
 import datetime
 
-from harness import BenchError
+from bench_errors import BenchError
 
 #: events per batch request of the suite's senders
 DOMAIN_BATCH = 25

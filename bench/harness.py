@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import requests
+from bench_errors import BenchError
 
 #: modules installed in the benchmark database (no demo data: Odoo 19's default)
 MODULES = (
@@ -32,10 +33,6 @@ CHANNELS = "root:2,root.mfg_integration.inbound:1:paused"
 DOMAIN_CHANNELS = "root:2,root.mfg_integration.inbound:2"
 
 _WORKER_ALIVE = re.compile(r" Worker (Worker\w+) \((\d+)\) alive")
-
-
-class BenchError(RuntimeError):
-    """A measurement or the harness failed; the message says why."""
 
 
 class OdooServer:

@@ -16,7 +16,7 @@ import threading
 import time
 
 import requests
-from harness import BenchError
+from bench_errors import BenchError
 
 
 class MultiCallClient:

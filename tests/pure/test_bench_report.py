@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import domain  # noqa: E402
 import report  # noqa: E402
-from harness import BenchError  # noqa: E402
+from bench_errors import BenchError  # noqa: E402
 from multicall import MultiCallClient, percentile  # noqa: E402
 
 
